@@ -1,0 +1,1 @@
+"""Library of the executable book (see README.md)."""
