@@ -5,6 +5,6 @@ Each chapter module (``lib/experiments/ch3.py`` ...) registers :class:`Experimen
 Nothing else in :mod:`lib` imports this package.
 """
 
-from lib.experiments.base import REGISTRY, Experiment, RunContext, get, register
+from lib.experiments.base import REGISTRY, Experiment, RunContext, get, obtain, register
 
-__all__ = ["REGISTRY", "Experiment", "RunContext", "get", "register"]
+__all__ = ["REGISTRY", "Experiment", "RunContext", "get", "obtain", "register"]

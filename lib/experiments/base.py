@@ -73,3 +73,17 @@ def get(exp_id: str) -> Experiment:
     if exp_id not in REGISTRY:
         raise ValueError(f"unknown experiment id {exp_id!r}; known ids: {', '.join(sorted(REGISTRY)) or 'none'}")
     return REGISTRY[exp_id]
+
+
+def obtain(exp_id: str, ctx: RunContext | None = None) -> dict:
+    """What a notebook calls: the results of experiment ``exp_id`` at the active scale.
+
+    Returns ``{"id", "scale", "source", "settings", "results"}``; ``source`` says in words where
+    the numbers come from (computed now, and at which scale), for the page to show.
+    """
+    exp = get(exp_id)
+    scale = get_scale()
+    settings = exp.settings_for(scale)
+    results = exp.run(scale, ctx)
+    return {"id": exp_id, "scale": scale, "source": f"computed now at {scale} scale", "settings": settings,
+            "results": results}
