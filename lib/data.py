@@ -103,7 +103,8 @@ def load_shipped(split: str) -> ImageSet:
 def _torchvision(name: str, split: str, download: bool) -> ImageSet:
     import torchvision.datasets as tvd
 
-    cls = {"fashion-mnist": tvd.FashionMNIST, "mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+    classes = {"fashion-mnist": tvd.FashionMNIST, "mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}
+    cls = classes[name]
     root = data_root()
     try:
         ds = cls(str(root), train=(split == "train"), download=download)

@@ -24,7 +24,8 @@ def test_scale_full_and_typo(monkeypatch):
 
 
 def _draw():
-    return random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), torch.nn.Linear(4, 2).weight.sum().item()
+    layer = torch.nn.Linear(4, 2)
+    return random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), layer.weight.sum().item()
 
 
 def test_seed_everything_repeats_numbers():
