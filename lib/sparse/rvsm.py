@@ -168,11 +168,12 @@ class SplitSGD(Optimizer):
                 torch._foreach_add_(ob, [d[i] for i in old])
             d = torch._foreach_add(d, bufs, alpha=m) if group["nesterov"] else list(bufs)
         idx = [i for i, flag in enumerate(pen) if flag]
-        if idx:
-            if d is grads or any(d[i] is grads[i] for i in idx):
-                d = [t.clone() if (k in idx and t is grads[k]) else t for k, t in enumerate(d)]
+        if idx:  # out of place: d may alias the gradients or the momentum buffers
             diff = torch._foreach_sub([params[i] for i in idx], [us[i] for i in idx])
-            torch._foreach_add_([d[i] for i in idx], diff, alpha=beta)
+            relaxed = torch._foreach_add([d[i] for i in idx], diff, alpha=beta)
+            d = list(d)
+            for i, t in zip(idx, relaxed):
+                d[i] = t
         torch._foreach_add_(params, d, alpha=-lr)
 
     # ----- u as the model's weights -----------------------------------------------------------
