@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: tqdm.auto warns in kernels without ipywidgets
 
 from lib.data import ImageSet, batches
 

@@ -236,7 +236,10 @@ def cmd_run(args) -> int:
                 compile=args.compile, deterministic=args.deterministic, sync_bn=args.sync_bn)
     if args.threads is not None:
         set_threads(args.threads)
-    out = store.check_writable(args.out)
+    try:
+        out = store.check_writable(args.out)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     device = init_distributed(device)
     command = " ".join(["python -m lib.experiments", *sys.argv[1:]]) if args.command is None else args.command
     execute(exp, args.scale, out, device, args.seed, overrides, args.member, args.fresh,

@@ -263,6 +263,11 @@ def packages() -> dict[str, str]:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             out[name] = "not installed"
+    import torch
+
+    out["torch"] = torch.__version__  # with its build tag (e.g. +cu130)
+    out["cuda"] = str(torch.version.cuda)
+    out["cudnn"] = str(torch.backends.cudnn.version())
     return out
 
 
