@@ -24,7 +24,7 @@ outside the momentum buffer; only the 4-D (convolution) weights are split, with 
 input channels (``dim=1``; ``dim=0`` for output channels); the optional ``lambda2`` adds the
 group lasso term ``lambda2 * sum_g ||W_g||_2`` to the loss on ``W`` (the form of RGSM used in
 Tables 4.5-4.8); and at the end of every epoch ``W`` is replaced by ``U``
-(:meth:`RGSM.load_u`, or :func:`load_u_hook` as ``lib.train.fit``'s ``on_epoch_end``), so that
+(:meth:`RGSM.load_u`, or ``RGSM.epoch_end`` as ``lib.train.fit``'s ``on_epoch_end``), so that
 the zero channels of ``U`` become zero channels of the model.
 
 Theorem 4.1: under Assumption 1 (an L-Lipschitz gradient, (4.7)) and with
@@ -34,17 +34,12 @@ Theorem 4.1: under Assumption 1 (an L-Lipschitz gradient, (4.7)) and with
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from lib.sparse.prox import _group_norms, prox_group_l0, prox_group_lasso
+from lib.sparse.rvsm import SplitSGD
+
 PENALTIES = ("group_lasso", "group_l0")
-
-
-def _group_norms(w: torch.Tensor, dim: int) -> torch.Tensor:
-    """Norms of the groups of ``w`` along ``dim``, shaped to broadcast against ``w``."""
-    other = [d for d in range(w.dim()) if d != dim]
-    return torch.linalg.vector_norm(w, 2, dim=other, keepdim=True)
 
 
 def group_prox(w: torch.Tensor, penalty: str, lam: float, beta: float, dim: int = 1) -> torch.Tensor:
@@ -59,13 +54,8 @@ def group_prox(w: torch.Tensor, penalty: str, lam: float, beta: float, dim: int 
         raise ValueError(f"beta must be > 0, got {beta!r}")
     if not lam >= 0:
         raise ValueError(f"lambda must be >= 0, got {lam!r}")
-    if not 0 <= dim < w.dim():
-        raise ValueError(f"dim must be in [0, {w.dim() - 1}] for a weight of shape {tuple(w.shape)}, got {dim!r}")
-    norms = _group_norms(w, dim)
-    if penalty == "group_lasso":
-        scale = torch.clamp(norms - lam / beta, min=0.0) / torch.where(norms > 0, norms, torch.ones_like(norms))
-        return w * scale
-    return w * (norms > math.sqrt(2.0 * lam / beta)).to(w.dtype)
+    fn = prox_group_lasso if penalty == "group_lasso" else prox_group_l0
+    return fn(w, lam / beta, dim)
 
 
 def group_penalty(w: torch.Tensor, penalty: str, dim: int = 1, tol: float = 0.0) -> float:
@@ -76,76 +66,51 @@ def group_penalty(w: torch.Tensor, penalty: str, dim: int = 1, tol: float = 0.0)
     return float(norms.sum()) if penalty == "group_lasso" else float((norms > tol).sum())
 
 
-class RGSM(torch.optim.Optimizer):
-    """Algorithm 3 (RGSM) as a PyTorch optimizer, in the same manner as RVSM.
+class RGSM(SplitSGD):
+    """Algorithm 3 (RGSM) as a PyTorch optimizer, built on RVSM's :class:`~lib.sparse.rvsm.SplitSGD`.
 
     Parameters: ``lr`` (> 0), ``momentum`` in [0, 1), ``weight_decay`` (>= 0), ``beta`` (> 0, the
     relaxation weight of (4.1)), ``lambda1`` (>= 0, the weight of ``P(U)``), ``lambda2`` (>= 0,
     the extra group-lasso term on ``W``), ``penalty`` (``"group_lasso"``, (4.4), or
     ``"group_l0"``, (4.6)), ``dim`` (1: input channels, the thesis's channels; 0: output
-    channels), ``nesterov``. Parameters with 4 dimensions (conv weights) are split by default;
-    a parameter group may set ``"split": True/False`` to choose explicitly.
+    channels), ``nesterov`` (default True, as the authors' code). Parameters with 4 dimensions
+    (conv weights) are split by default; a parameter group may set ``"penalise": True/False``.
 
     After each ``step()`` the state holds ``U`` (:meth:`u_tensors`); :meth:`load_u` copies ``U``
-    into the weights (done at every epoch end in the thesis's experiments).
+    into the weights (done at every epoch end in the thesis's experiments; ``RGSM.epoch_end``
+    or :func:`load_u_hook` is the matching ``on_epoch_end`` hook of :func:`lib.train.fit`).
     """
 
     def __init__(self, params, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
                  beta: float = 1e-2, lambda1: float = 1e-6, lambda2: float = 0.0,
-                 penalty: str = "group_lasso", dim: int = 1, nesterov: bool = False):
+                 penalty: str = "group_lasso", dim: int = 1, nesterov: bool = True,
+                 penalise: bool | None = None, foreach: bool | None = None):
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta!r}")
-        if not lambda1 >= 0:
-            raise ValueError(f"lambda1 must be >= 0, got {lambda1!r}")
-        if not lambda2 >= 0:
-            raise ValueError(f"lambda2 must be >= 0, got {lambda2!r}")
-        if penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
-        if dim not in (0, 1):
-            raise ValueError(f"dim must be 0 (output channels) or 1 (input channels), got {dim!r}")
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs momentum in (0, 1)")
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, beta=beta, lambda1=lambda1,
-                        lambda2=lambda2, penalty=penalty, dim=dim, nesterov=nesterov, split=None)
-        super().__init__(params, defaults)
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, beta=beta,
+                         lam=lambda1, penalise=penalise, foreach=foreach, lambda2=lambda2, penalty=penalty, dim=dim)
 
-    # -- which tensors are split, and their U ------------------------------------------------
+    def _check_group(self, group: dict) -> None:
+        super()._check_group(group)
+        if not group["lambda2"] >= 0:
+            raise ValueError(f"lambda2 must be >= 0, got {group['lambda2']!r}")
+        if group["penalty"] not in PENALTIES:
+            raise ValueError(f"penalty must be one of {PENALTIES}, got {group['penalty']!r}")
+        if group["dim"] not in (0, 1):
+            raise ValueError(f"dim must be 0 (output channels) or 1 (input channels), got {group['dim']!r}")
+
     @staticmethod
-    def _is_split(group: dict, p: torch.Tensor) -> bool:
-        return p.dim() == 4 if group["split"] is None else bool(group["split"])
+    def is_penalised(p: torch.Tensor, group: dict) -> bool:
+        flag = group.get("penalise")
+        return p.dim() == 4 if flag is None else bool(flag)
 
-    def _prox(self, group: dict, p: torch.Tensor) -> torch.Tensor:
-        return group_prox(p.detach(), group["penalty"], group["lambda1"], group["beta"], group["dim"])
-
-    def _u(self, group: dict, p: torch.Tensor) -> torch.Tensor:
-        """U of ``p`` (created as U^0 = Prox(W^0) on first use)."""
-        state = self.state[p]
-        if "u" not in state:
-            state["u"] = self._prox(group, p)
-        return state["u"]
-
-    def split_params(self):
-        """``(group, p)`` for every split parameter."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if self._is_split(group, p):
-                    yield group, p
+    def threshold(self, w: torch.Tensor, group: dict) -> torch.Tensor:
+        """``U = Prox(W)`` group by group: (4.4) for the group lasso, (4.6) for the group l0."""
+        return group_prox(w, group["penalty"], group["lam"], group["beta"], group["dim"])
 
     def u_tensors(self) -> list[torch.Tensor]:
         """The current ``U`` of every split parameter, in parameter order."""
-        return [self._u(g, p) for g, p in self.split_params()]
-
-    @torch.no_grad()
-    def load_u(self) -> None:
-        """Replace every split weight ``W`` by its ``U`` (the epoch-end step of the thesis's runs)."""
-        for g, p in self.split_params():
-            p.copy_(self._u(g, p))
+        return [self._u(p, g) for g, p in self.penalised()]
 
     @torch.no_grad()
     def lagrangian_terms(self) -> float:
@@ -154,48 +119,31 @@ class RGSM(torch.optim.Optimizer):
         Add the loss ``f(W)`` to get the Lagrangian ``L_beta(W, U)`` of (4.1) (plus the lambda2 term).
         """
         total = 0.0
-        for g, p in self.split_params():
-            u = self._u(g, p)
-            total += g["lambda1"] * group_penalty(u, g["penalty"], g["dim"])
+        for g, p in self.penalised():
+            u = self._u(p, g)
+            total += g["lam"] * group_penalty(u, g["penalty"], g["dim"])
             total += 0.5 * g["beta"] * float(((p - u) ** 2).sum())
             if g["lambda2"] > 0:
                 total += g["lambda2"] * group_penalty(p, "group_lasso", g["dim"])
         return total
 
-    # -- Algorithm 3 ---------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):
-        """One batch of Algorithm 3: SGD step plus ``lr * beta * (W - U)``, then ``U <- Prox(W)``."""
+        """One batch of Algorithm 3: the SGD step plus ``lr * beta * (W - U)``, then ``U <- Prox(W)``.
+
+        With ``lambda2 > 0`` the subgradient ``lambda2 W_g / ||W_g||`` (0 on a zero group) of the
+        extra group-lasso term is added to each split weight's gradient first.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                split = self._is_split(group, p)
-                d_p = p.grad
-                if split and group["lambda2"] > 0:  # subgradient of lambda2 * sum_g ||W_g|| (0 at W_g = 0)
-                    norms = _group_norms(p, group["dim"])
-                    d_p = d_p + group["lambda2"] * p / torch.where(norms > 0, norms, torch.ones_like(norms))
-                if wd != 0:
-                    d_p = d_p.add(p, alpha=wd)
-                if mom != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = d_p.clone()
-                    else:
-                        buf.mul_(mom).add_(d_p)
-                    d_p = d_p.add(buf, alpha=mom) if group["nesterov"] else buf
-                if split:
-                    u = self._u(group, p)
-                    d_p = d_p + group["beta"] * (p - u)  # the relaxation term, outside the momentum buffer
-                p.add_(d_p, alpha=-lr)
-                if split:
-                    self.state[p]["u"] = self._prox(group, p)
+        for group, p in self.penalised():
+            if p.grad is None or group["lambda2"] == 0:
+                continue
+            norms = _group_norms(p, group["dim"])
+            p.grad.add_(group["lambda2"] * p / torch.where(norms > 0, norms, torch.ones_like(norms)))
+        super().step()
         return loss
 
 
