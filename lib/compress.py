@@ -50,12 +50,6 @@ def _check_input(model: nn.Module, example_input) -> torch.Tensor:
         raise ValueError(f"example_input of shape {tuple(example_input.shape)} does not fit the model: {err}") from err
 
 
-def _zero_in(module: nn.Module, idxs) -> bool:
-    """True when the input slice ``idxs`` of a conv/linear weight is exactly zero."""
-    w = module.weight.detach()
-    return bool((w[:, list(idxs)] == 0).all())
-
-
 def zero_input_channels(model: nn.Module) -> dict[str, list[int]]:
     """For each Conv2d, the input channels whose weights W[:, c] are all exactly zero (RGSM's groups)."""
     out = {}
@@ -105,23 +99,28 @@ def shrink(model: nn.Module, example_input: torch.Tensor, on_conflict: str = "ra
     for group in graph.get_all_groups(root_module_types=_PRUNABLE):
         root_dep = group[0].dep
         root, handler = root_dep.target.module, root_dep.handler
-        n_channels = len(group[0].idxs)
+        # per root channel j: the (reader layer, input slice) pairs that read it
+        readers: dict[int, list] = {}
+        for item in group.items:
+            m = item.dep.target.module
+            if isinstance(m, _PRUNABLE) and not graph.is_out_channel_pruning_fn(item.dep.handler):
+                w = m.weight.detach()
+                per_root: dict[int, list[int]] = {}
+                for idx, r in zip(item.idxs, item.root_idxs):
+                    per_root.setdefault(int(r), []).append(int(idx))
+                for r, idxs in per_root.items():
+                    readers.setdefault(r, []).append((m, idxs, bool((w[:, idxs] == 0).all())))
         removable = []
-        for j in range(n_channels):
-            g = graph.get_pruning_group(root, handler, [j])
-            readers = [(dep.target.module, idxs) for dep, idxs in g.items
-                       if isinstance(dep.target.module, _PRUNABLE) and not graph.is_out_channel_pruning_fn(dep.handler)]
-            if not readers:
-                continue
-            zero = [_zero_in(m, idxs) for m, idxs in readers]
+        for j in sorted(readers):
+            zero = [z for _, _, z in readers[j]]
             if all(zero):
                 removable.append(j)
             elif any(zero):
-                users = sorted({names[m] for (m, _), z in zip(readers, zero) if not z})
-                for (m, idxs), z in zip(readers, zero):
+                users = sorted({names[m] for m, _, z in readers[j] if not z})
+                for m, idxs, z in readers[j]:
                     if z and isinstance(m, nn.Conv2d):
                         conflicts.setdefault(names[m], []).append(
-                            f"input channel {int(idxs[0])} is zero but the same channel is used by {', '.join(users)}")
+                            f"input channel {idxs[0]} is zero but the same channel is used by {', '.join(users)}")
         if removable:
             plan.append((root, handler, removable))
 
@@ -159,10 +158,6 @@ def _reads_model_input(model: nn.Module, layer: str) -> bool:
     return layer == first
 
 
-def _state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
-
-
 def model_bytes(model: nn.Module) -> int:
     """Size in bytes of the serialized ``state_dict`` (``torch.save``), i.e. the model file on disk."""
     buf = io.BytesIO()
@@ -185,8 +180,12 @@ def count(model: nn.Module, example_input: torch.Tensor) -> dict:
     model.eval()
     _check_input(model, example_input)
     params = sum(p.numel() for p in model.parameters())
-    if params == 0:  # quantized modules keep packed weights outside .parameters()
-        params = sum(v.numel() for k, v in _state_tensors(model).items() if k.endswith((".weight", ".bias")))
+    for m in model.modules():  # quantized modules keep packed weights outside .parameters()
+        w = getattr(m, "weight", None)
+        if callable(w) and not isinstance(w, torch.Tensor):
+            params += w().numel()
+            b = m.bias() if callable(getattr(m, "bias", None)) else None
+            params += 0 if b is None else b.numel()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(example_input)
     flops = int(counter.get_total_flops())

@@ -69,6 +69,22 @@ def _w(x, t, theta, flow):
     return 0.0
 
 
+def splitting_step(x, y, t: float, dt: float, theta=0.0, flow: str = "cellular"):
+    """One deterministic step of the structure-preserving scheme: the Stoermer-Verlet composition
+    x += dt/2 u(y), y += dt w(x), x += dt/2 u(y), time frozen at t + dt/2. Each sub-step is an
+    exact shear, so the map is symplectic (area preserving) like the flow (1.1) itself."""
+    tm = t + 0.5 * dt
+    x = x + 0.5 * dt * _u(y, tm, theta, flow)
+    y = y + dt * _w(x, tm, theta, flow)
+    x = x + 0.5 * dt * _u(y, tm, theta, flow)
+    return x, y
+
+
+def euler_step(x, y, t: float, dt: float, theta=0.0, flow: str = "cellular"):
+    """One deterministic forward-Euler step (the drift of Euler-Maruyama): not area preserving."""
+    return x + dt * _u(y, t, theta, flow), y + dt * _w(x, t, theta, flow)
+
+
 def _check(d0, theta, t_end, dt, n_particles, scheme, flow):
     d0 = np.atleast_1d(np.asarray(d0, dtype=float))
     theta = np.atleast_1d(np.asarray(theta, dtype=float))
@@ -124,15 +140,8 @@ def simulate(d0, theta=0.0, t_end: float = 100.0, dt: float = 0.05, n_particles:
     times, out = [], []
     for n in range(n_steps):
         t = n * dt
-        if scheme == "splitting":
-            tm = t + 0.5 * dt
-            x += 0.5 * dt * _u(y, tm, th, flow)
-            y += dt * _w(x, tm, th, flow)
-            x += 0.5 * dt * _u(y, tm, th, flow)
-        else:
-            ux = _u(y, t, th, flow)
-            y += dt * _w(x, t, th, flow)
-            x += dt * ux
+        step = splitting_step if scheme == "splitting" else euler_step
+        x, y = step(x, y, t, dt, th, flow)
         x += sigma * rng.standard_normal((k, n_particles))
         y += sigma * rng.standard_normal((k, n_particles))
         if n + 1 in record_at:
