@@ -6,6 +6,7 @@ E|S_n|^2), plus helpers (:func:`tau_moments`, :func:`reuse_probability`, :func:`
 """
 
 from .asymptotics import effective_eps, gamma_integral, gamma_integral_quad, log_squared_tail, tail_examples
+from .finite import mean_square
 from .renewal import (
     diffusion_from_moments,
     diffusivity,
@@ -15,8 +16,10 @@ from .renewal import (
     tau_moments,
     tau_survival,
 )
+from .simulate import simulate, simulate_reference
 
 __all__ = [
+    "simulate", "simulate_reference", "mean_square",
     "diffusivity", "tau_survival", "tau_moments", "tau_law", "reuse_probability", "limited_mean",
     "diffusion_from_moments", "gamma_integral", "gamma_integral_quad", "log_squared_tail", "tail_examples",
     "effective_eps",
