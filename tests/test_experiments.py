@@ -247,7 +247,7 @@ def _one_line_error(code, err, want, *needles):
         assert n in errors[0], errors[0]
 
 
-def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, capsys):
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     res = cli("run", "table-99.9", "--out", str(out))  # a real process: its exit status
     _one_line_error(res.returncode, res.stderr, 2, "unknown experiment id 'table-99.9'", "list")
@@ -266,10 +266,9 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, capsys):
                         2, "no CUDA GPU", "--device cpu")
     assert not out.exists() or not list(out.rglob("*.json"))
     # A missing data set: the run fails with a pointer to the data, and no result file exists.
-    env = {**os.environ, "BOOK_DATA": str(tmp_path / "empty")}
-    res = cli("run", TINY, "--scale", "full", "--device", "cpu", "--out", str(out), "--set", "dataset=\"cifar10\"",
-              env=env)
-    _one_line_error(res.returncode, res.stderr, 1, "cifar10", "BOOK_DATA", "resume")
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path / "empty"))
+    _one_line_error(*cli_here(capsys, "run", TINY, "--scale", "full", "--device", "cpu", "--out", str(out), "--set",
+                              'dataset="cifar10"')[::2], 1, "cifar10", "BOOK_DATA", "resume")
     assert not list(out.glob(f"{TINY}/*.json"))
     states = list((out / store.WORK / TINY).glob("*/state.json"))
     assert len(states) == 1 and json.loads(states[0].read_text())["status"] == "failed"
@@ -331,3 +330,52 @@ def test_a_notebook_shows_the_full_result_with_provenance(tmp_path):
     scale, source, sha = (s.strip() for s in text.split("|"))
     assert scale == "full" and sha == rec["results"]["weights_sha256"]
     assert "full scale from" in source and "seed 0" in source and "1 attempt(s)" in source
+
+
+# --------------------------------------------------------------------------------------------
+# Every registered thesis table and figure runs at ci scale through the command line
+# --------------------------------------------------------------------------------------------
+# The smoke run shrinks the ci settings further (the chapters' own notebooks run them at full ci
+# size): the run must go through end to end and write a valid result, not reproduce a number.
+SHRINK = {"epochs": 1, "finetune_epochs": 1, "retrain_epochs": 1, "pretrain_epochs": 1, "train_steps": 1,
+          "n_per_class": 8, "n_test_per_class": 4, "n_val": 20, "cw_steps": 2, "ifgsm_steps": 2, "pgd_steps": 2,
+          "eot": 1, "nattack_iterations": 2, "nattack_n": 8, "nattack_population": 4, "trials": 1, "repeats": 1}
+# Per-id corrections where the generic shrink does not fit an experiment.
+SMOKE_OVERRIDES: dict[str, dict] = {}
+
+
+def _chapter_ids() -> list[str]:
+    from lib.experiments import catalog  # noqa: F401
+
+    return sorted(k for k in REGISTRY if not k.startswith("test-"))
+
+
+def smoke_overrides(exp_id: str) -> dict:
+    ci = REGISTRY[exp_id].settings["ci"]
+    out = {}
+    for k, v in SHRINK.items():
+        if k in ci and isinstance(ci[k], int) and not isinstance(ci[k], bool) and ci[k] > v:
+            out[k] = v
+    out.update(SMOKE_OVERRIDES.get(exp_id, {}))
+    return out
+
+
+def test_every_thesis_table_has_an_id():
+    ids = set(_chapter_ids())
+    assert ids, "no chapter experiments registered"
+    for e in (REGISTRY[i] for i in ids):
+        assert e.cost.get("ci") and e.cost.get("full"), f"{e.id} states no cost for each scale"
+        assert e.id.startswith(("table-", "fig-")), e.id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exp_id", _chapter_ids())
+def test_registered_experiment_runs_at_ci_scale_through_the_cli(exp_id, tmp_path, capsys):
+    sets = [f"{k}={json.dumps(v)}" for k, v in smoke_overrides(exp_id).items()]
+    args = ["run", exp_id, "--scale", "ci", "--device", "cpu", "--out", str(tmp_path), "--quiet"]
+    t0 = time.perf_counter()
+    code, _, err = cli_here(capsys, *args, *[a for s in sets for a in ("--set", s)])
+    assert code == 0, err[-2000:]
+    rec = store.read_result(only_result(tmp_path, exp_id))
+    assert rec["scale"] == "ci" and rec["results"], exp_id
+    assert time.perf_counter() - t0 < 120, f"{exp_id}: smoke run too slow for the test budget"
