@@ -156,13 +156,26 @@ def _autocast(device: str, rt: Runtime):
     return contextlib.nullcontext()
 
 
+_DETERMINISM_SET_HERE = False
+
+
 def _apply_determinism(device: str, rt: Runtime) -> None:
+    """Switch deterministic algorithms on for ``rt.deterministic``, and off again afterwards
+    only if this module switched them on (a caller's own global setting is left alone)."""
+    global _DETERMINISM_SET_HERE
     if rt.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+        if not torch.are_deterministic_algorithms_enabled():
+            torch.use_deterministic_algorithms(True)
+            _DETERMINISM_SET_HERE = True
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-    elif _cuda(device):
+        return
+    if _DETERMINISM_SET_HERE:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+        _DETERMINISM_SET_HERE = False
+    if _cuda(device):
         torch.backends.cudnn.benchmark = True
 
 

@@ -141,6 +141,12 @@ def test_gpu_options_change_nothing_on_cpu(small):
     with train.configure(amp=True, channels_last=True, pin_memory=True, deterministic=False):
         got, hist = _run(tr, va, 2)
     assert train.runtime() == train.Runtime()
+    with train.configure(deterministic=True):
+        got, hist = _run(tr, va, 2)
+        assert torch.are_deterministic_algorithms_enabled()
+    assert hist == ref_hist and _same_state(got, ref)
+    _run(tr, va, 0)  # the next run without the option switches them off again
+    assert not torch.are_deterministic_algorithms_enabled()
     assert hist == ref_hist and _same_state(got, ref)
     a = list(batches(tr, 64, shuffle=True, augment=True, seed=4))
     b = list(train.device_batches(tr, 64, shuffle=True, augment=True, seed=4, rt=train.Runtime(pin_memory=True)))
