@@ -51,8 +51,8 @@ class _TauSampler:
 
     def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
         size = int(np.prod(shape))
-        j = rng.bit_generator.random_raw((size + 3) // 4).view(np.uint16)[:size].astype(np.intp)
-        tau = np.take(self.table, j)
+        j = rng.bit_generator.random_raw((size + 3) // 4).view(np.uint16)[:size]
+        tau = np.take(self.table, j, mode="clip")  # j < 2^16 = len(table): clip only skips the bounds check
         bad = np.flatnonzero(tau == 0)
         if bad.size:
             V = (j[bad] + rng.random(bad.size)) / _BUCKETS
@@ -106,8 +106,8 @@ def simulate(n_steps, n_walkers, delta, d=1, xi=None, seed=None, f=None) -> np.n
 
 def _walk_1d(n: int, W: int, sampler: _TauSampler, mean_tau: float, rng, B: int = 8) -> np.ndarray:
     """d = 1: sojourns drawn in groups of B. A group's displacement D (relative to its first direction) and
-    its number of turns f (even sojourns) are elementwise sums; only group totals need prefix sums, and the
-    one group that straddles time n is replayed sojourn by sojourn."""
+    its turn parity f (even sojourns turn the walk) are elementwise sums; only group totals need prefix sums,
+    and the one group that straddles time n is replayed sojourn by sojourn."""
     pos = np.zeros(W, np.int64)
     t0 = np.zeros(W, np.int64)
     turn = rng.integers(0, 2, W).astype(np.int8)  # direction (-1)^turn
