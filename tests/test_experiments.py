@@ -104,6 +104,9 @@ def test_list_shows_ids_settings_and_cost(capsys):
     rows = {r["id"]: r for r in json.loads(cli_here(capsys, "list", "--json")[1])}
     assert rows[SWEEP]["members"] == {"ci": 2, "full": 2}
     assert rows[TINY]["settings"]["full"] == _FULL and rows[TINY]["cost"]["ci"] == "~2 s CPU"
+    table = cli_here(capsys, "list", "--markdown")[1]
+    assert f"| `{TINY}` | tiny LeNet-5 run for the runner's tests | ~2 s CPU | ~3 s CPU |" in table
+    assert f"| `{SWEEP}` | tiny learning-rate sweep (sweep over `lr`: 2 jobs) |" in table
 
 
 def test_run_writes_a_valid_result_with_provenance(tmp_path, capsys):

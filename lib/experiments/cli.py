@@ -211,6 +211,14 @@ def cmd_list(args) -> int:
                  "members": {s: len(e.members(e.settings[s])) for s in SCALES}} for e in exps]
         print(json.dumps(rows, indent=1, sort_keys=True))
         return 0
+    if args.markdown:
+        print("| id | what | ci cost | full-scale cost |")
+        print("|---|---|---|---|")
+        for e in exps:
+            title = e.title.replace("|", "/")
+            sweep = f" (sweep over `{e.sweep}`: {len(e.members(e.settings['full']))} jobs)" if e.sweep else ""
+            print(f"| `{e.id}` | {title}{sweep} | {e.cost.get('ci', '?')} | {e.cost.get('full', '?')} |")
+        return 0
     if not exps:
         print("no experiments registered (chapter modules lib/experiments/ch*.py register them)")
         return 0
@@ -276,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", parents=[common], help="every experiment with its settings and cost per scale")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--markdown", action="store_true", help="a Markdown table of ids and costs (for the README)")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("run", parents=[common], help="run one experiment (resumes an interrupted run)")
     p.add_argument("id", help="experiment id, e.g. table-3.1 (see 'list')")
