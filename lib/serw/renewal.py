@@ -184,20 +184,20 @@ class TauLaw:
             X = mpmath.mpf(self.K + 1)
             lam, sig = mpmath.mpf(self.lam), mpmath.mpf(self.sigma)
             series_at = sum(h[j] * X ** -j for j in range(len(h)))
+            dlog = -lam - sig / X - sum((k + 1) * e[k] * X ** -(k + 2) for k in range(len(e)))
+            gX = mp.mpf(p[-1])
+            # Boole: sum_{n >= K+2} (-1)^(n-1) g(n) = (-1)^(K+1) (g(Y)/2 - g'(Y)/4), Y = K+2, g(Y) = g(X) e^{...}
+            gY = gX * mpmath.exp(dlog)
+            tail_odd = (-1) ** (self.K + 1) * gY * (mpmath.mpf(1) / 2 - dlog / 4)
             if lam == 0:
                 if sig <= 1:
-                    return math.inf, odd  # E[tau] = infinity (d = 1, no perturbation)
+                    return math.inf, odd + float(tail_odd)  # E[tau] = infinity (d = 1, no perturbation)
                 integ = sum(h[j] * X ** (1 - sig - j) / (sig + j - 1) for j in range(len(h)))
             else:
                 integ = sum(h[j] * lam ** (sig + j - 1) * mpmath.gammainc(1 - sig - j, lam * X)
                             for j in range(len(h))) * mpmath.exp(lam * X)
             ratio_int = integ * X ** sig / series_at  # int_X^inf g / g(X)
-            dlog = -lam - sig / X - sum((k + 1) * e[k] * X ** -(k + 2) for k in range(len(e)))
-            gX = mp.mpf(p[-1])
             tail_mean = gX * (ratio_int - mpmath.mpf(1) / 2 - dlog / 12)  # sum_{n >= K+2} g(n)
-            # Boole: sum_{n >= K+2} (-1)^(n-1) g(n) = (-1)^(K+1) (g(Y)/2 - g'(Y)/4), Y = K+2, g(Y) = g(X) e^{...}
-            gY = gX * mpmath.exp(dlog)
-            tail_odd = (-1) ** (self.K + 1) * gY * (mpmath.mpf(1) / 2 - dlog / 4)
         return mean + float(tail_mean), odd + float(tail_odd)
 
 
