@@ -119,3 +119,28 @@ def channel_norm_histograms(series: dict, bins: int = 40, zoom: float = 2e-7, fi
             ax.text(0.97, 0.9, f"#zeros: {zeros}", transform=ax.transAxes, ha="right", va="top", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def histogram_panels(hists: dict, small: dict | None = None, threshold: float | None = 1e-2,
+                     titles: dict | None = None, figsize=(9, 3.2)):
+    """Figure 1.2 from precomputed histograms: ``hists`` maps a label to ``{"edges", "percent"}`` (the
+    ``nt_hist`` / ``at_hist`` of experiment ``fig-1.2``); ``small`` maps a label to its % of weights
+    with |w| < ``threshold``, written in the shaded band's legend."""
+    if not hists:
+        raise ValueError("hists must hold at least one label -> {'edges', 'percent'} entry")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(hists), figsize=figsize, sharey=True, squeeze=False)
+    for ax, (label, h) in zip(axes[0], hists.items()):
+        edges, pct = np.asarray(h["edges"], dtype=float), np.asarray(h["percent"], dtype=float)
+        if len(edges) != len(pct) + 1:
+            raise ValueError(f"histogram {label!r}: need len(edges) = len(percent) + 1")
+        ax.bar(edges[:-1], pct, width=np.diff(edges), align="edge", color="tab:blue", alpha=0.8)
+        if threshold is not None:
+            extra = f": {small[label]:.2f}%" if small and label in small else ""
+            ax.axvspan(-threshold, threshold, color="tab:orange", alpha=0.25, label=f"|w| < {threshold:g}{extra}")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_title((titles or {}).get(label, label), fontsize=10)
+        ax.set_xlabel("weight value")
+    axes[0][0].set_ylabel("% of weights")
+    fig.tight_layout()
+    return fig
