@@ -84,23 +84,76 @@ def simulate(n_steps, n_walkers, delta, d=1, xi=None, seed=None, f=None) -> np.n
     if d == 1:
         pos[:, 0] = _walk_1d(n_steps, n_walkers, sampler, float(G[:-1].sum()), rng)
         return pos
-    idx = np.arange(n_walkers)  # walkers still moving
-    t = np.zeros(n_walkers, dtype=np.int64)
-    u = rng.integers(0, 2 * d, n_walkers)  # direction index: axis u >> 1, sign + for even u
-    flat = pos.reshape(-1)
-    rounds = 0
-    while idx.size:
-        tau = sampler(rng, idx.size).astype(np.int64)
-        r = np.minimum(tau, n_steps - t)
-        flat[idx * d + (u >> 1)] += (r & 1) * (1 - 2 * (u & 1))
-        excl = np.where(tau & 1, u ^ 1, u)  # the current edge, seen from the current vertex
-        j = rng.integers(0, 2 * d - 1, idx.size)
-        u = j + (j >= excl)
-        t += r
-        rounds += 1
-        if rounds % 16 == 0 or t.min() >= n_steps:
-            keep = t < n_steps
-            idx, t, u = idx[keep], t[keep], u[keep]
+    return _walk_nd(n_steps, n_walkers, d, sampler, float(G[:-1].sum()), rng)
+
+
+def _walk_nd(n: int, W: int, d: int, sampler: _TauSampler, mean_tau: float, rng, B: int = 8) -> np.ndarray:
+    """d >= 2: sojourns in groups of B. After a sojourn the next direction keeps the axis with probability
+    1/(2d-1) (sign flipped iff tau was even), else moves to an axis shifted by k in 1..d-1 with a fresh sign:
+    one draw w in {0..2d-2} per sojourn. Within a group the relative axis offset and sign are elementwise;
+    group starts need prefix sums only; the group straddling time n is replayed sojourn by sojourn."""
+    pos = np.zeros((W, d), np.int64)
+    t0 = np.zeros(W, np.int64)
+    axis = rng.integers(0, d, W)  # direction of the next sojourn: axis and sign (-1)^par
+    par = rng.integers(0, 2, W).astype(np.int8)
+    wv = np.arange(2 * d - 1)
+    shift_tab = np.where(wv > 0, 1 + (wv - 1) // 2, 0).astype(np.int8)  # axis shift of choice w
+    sign_tab = np.where(wv > 0, (wv - 1) & 1, 0).astype(np.int8)  # fresh sign bit on an axis change
+    live = np.arange(W)
+    ng_blk = int(1.05 * n / (B * mean_tau)) + 2
+    while live.size:
+        cw = max(1, (1 << 17) // (ng_blk * B))
+        for s in range(0, live.size, cw):
+            rows = live[s:s + cw]
+            w_n = rows.size
+            tau = sampler(rng, (B, ng_blk, w_n))
+            w = rng.integers(0, 2 * d - 1, size=(B, ng_blk, w_n), dtype=np.int8)
+            odd = (tau & 1).astype(np.int8)
+            shift = np.take(shift_tab, w, mode="clip")
+            flip = (1 - odd) ^ np.take(sign_tab, w, mode="clip")
+            D = np.zeros((d, ng_blk, w_n), np.int16)
+            rel = np.zeros((ng_blk, w_n), np.int8)
+            sg = np.zeros((ng_blk, w_n), np.int8)
+            for b in range(B):
+                contrib = odd[b] * (1 - 2 * sg)
+                for r in range(d):
+                    D[r] += contrib * (rel == r)
+                sg ^= flip[b]
+                rel += shift[b]
+                rel -= d * (rel >= d).view(np.int8)
+            cumT = np.cumsum(tau.sum(axis=0, dtype=np.int64), axis=0)
+            rem = n - t0[rows]
+            full = cumT <= rem
+            A = (np.cumsum(rel, axis=0, dtype=np.int64) - rel + axis[rows]) % d  # axis at group start
+            P = (np.cumsum(sg, axis=0, dtype=np.int64) - sg + par[rows]) & 1  # sign parity at group start
+            sign = (1 - 2 * P) * full
+            for r in range(d):
+                c = D[r] * sign
+                ax = (A + r) % d
+                for a in range(d):
+                    pos[rows, a] += (c * (ax == a)).sum(axis=0)
+            ng = full.sum(axis=0)
+            cross = np.flatnonzero(ng < ng_blk)
+            if cross.size:  # replay the straddling group
+                g = ng[cross]
+                left = rem[cross] - np.where(g > 0, cumT[np.maximum(g - 1, 0), cross], 0)
+                cur_ax = A[g, cross].astype(np.int64)
+                cur_sg = P[g, cross].astype(np.int64)
+                prow = rows[cross]
+                for b in range(B):
+                    tb = tau[b, g, cross].astype(np.int64)
+                    r = np.minimum(tb, left)
+                    pos[prow, cur_ax] += (r & 1) * (1 - 2 * cur_sg)
+                    left -= r
+                    cur_sg ^= flip[b, g, cross]
+                    cur_ax = (cur_ax + shift[b, g, cross]) % d
+                t0[prow] = n
+            done = np.flatnonzero(ng == ng_blk)
+            t0[rows[done]] += cumT[-1, done]
+            axis[rows[done]] = (A[-1, done] + rel[-1, done]) % d
+            par[rows[done]] = (P[-1, done] + sg[-1, done]) & 1
+        live = live[t0[live] < n]
+        ng_blk = max(4, ng_blk // 4)
     return pos
 
 
