@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,7 @@ from lib.sparse.baselines import (
 )
 from lib.sparse.channels import channel_sparsity, max_channel_sparsity
 from lib.sparse.rgsm import RGSM
+from lib.sparse.rvsm import recalibrate_bn
 from lib.train import evaluate, fit
 
 _CACHE: dict[str, dict] = {}
@@ -85,18 +87,21 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def build(model: str, width: float, image_size: int, in_channels: int, num_classes: int) -> nn.Module:
+def build(model: str, width: float, image_size: int, in_channels: int, num_classes: int,
+          init: str = "default") -> nn.Module:
+    """LeNet-5, VGG16 or ResNet18; ``init="he"`` re-initialises conv weights with :func:`he_init`."""
+    if init not in ("default", "he"):
+        raise ValueError(f"init must be 'default' or 'he', got {init!r}")
     if model == "lenet5":
         return lenet5(in_channels, num_classes, input_size=image_size)
-    if model == "vgg16":
-        return he_init(vgg16(in_channels, num_classes, width))
-    if model == "resnet18":
-        return he_init(resnet18(in_channels, num_classes, width))
+    if model in ("vgg16", "resnet18"):
+        net = (vgg16 if model == "vgg16" else resnet18)(in_channels, num_classes, width)
+        return he_init(net) if init == "he" else net
     raise ValueError(f"model must be lenet5, vgg16 or resnet18, got {model!r}")
 
 
 _RUN_KEYS = ("dataset", "n_per_class", "n_test_per_class", "image_size", "width", "lr", "epochs", "milestones",
-             "batch_size", "augment")
+             "batch_size", "augment", "init")
 
 
 def _key(s: dict, *parts) -> str:
@@ -123,7 +128,8 @@ def train_run(s: dict, model_name: str, method: str, ctx: RunContext, hyper: dic
     seed_everything(ctx.seed)
     train, test = datasets(s)
     width = s.get("width", 1.0) if model_name != "lenet5" else 1.0
-    model = build(model_name, width, s["image_size"], train.shape[0], train.num_classes).to(ctx.device)
+    model = build(model_name, width, s["image_size"], train.shape[0], train.num_classes,
+                  s.get("init", "default")).to(ctx.device)
     lr, epochs, milestones = s["lr"], s["epochs"], tuple(s["milestones"])
     on_epoch_end = None
     admm = None
@@ -147,18 +153,32 @@ def train_run(s: dict, model_name: str, method: str, ctx: RunContext, hyper: dic
                 o.prune()
     else:
         raise ValueError(f"method must be sgd, rgsm, ssl, slim or admm, got {method!r}")
+    start = time.perf_counter()
     name = f"ch4-{model_name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     history = fit(model, opt, train, epochs, batch_size=s["batch_size"], milestones=milestones, seed=ctx.seed,
                   device=ctx.device, augment=s.get("augment", False), on_epoch_end=on_epoch_end,
                   checkpoint=ctx.checkpoint(name), progress=ctx.progress, desc=f"{model_name} {method}")
     if method == "ssl":
         zero_small_channels(model, hyper["zero_below"])
-    out = {"model": model, "accuracy": evaluate(model, test, device=ctx.device),
+    acc_train_bn = evaluate(model, test, device=ctx.device)
+    _recalibrate(model, train, s, ctx)
+    out = {"model": model, "accuracy": evaluate(model, test, device=ctx.device), "accuracy_train_bn": acc_train_bn,
            "channel_sparsity": channel_sparsity(model)["overall"],
            "per_layer": channel_sparsity(model)["per_layer"], "final_loss": history[-1]["loss"] if history else None,
-           "admm_pruned": bool(admm.pruned) if admm is not None else None}
+           "admm_pruned": bool(admm.pruned) if admm is not None else None,
+           "seconds": time.perf_counter() - start}
+    print(f"[ch4] {model_name} {method}: {out['accuracy']:.2f}% accuracy, "
+          f"{out['channel_sparsity']:.1f}% channels zero, "
+          f"{out['seconds']:.0f} s", flush=True)
     _CACHE[key] = out
     return out
+
+
+def _recalibrate(model: nn.Module, train: ImageSet, s: dict, ctx: RunContext) -> None:
+    """Re-estimate BN statistics for the weights evaluated (U for RGSM), for every method alike."""
+    n = s.get("bn_batches", 20)
+    recalibrate_bn(model, (x for i, (x, _) in enumerate(batches(train, s["batch_size"], shuffle=True, seed=ctx.seed + 1,
+                                                               device=ctx.device)) if i < n))
 
 
 def _public(run: dict) -> dict:
@@ -214,52 +234,62 @@ def lipschitz_estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters
     return eig
 
 
+def _rgsm_full_batch(model0: nn.Module, x, y, s: dict, lr: float, ctx: RunContext, track_l: bool) -> dict:
+    """Full-batch RGSM from ``model0``'s weights: the Lagrangian each iteration, L along the path."""
+    m = copy.deepcopy(model0)
+    opt = RGSM(m.parameters(), lr=lr, momentum=0.0, weight_decay=0.0, beta=s["beta"], lambda1=s["lambda1"],
+               penalty=s["penalty"], nesterov=False)
+    values, losses, l_path = [], [], []
+    for it in range(s["iterations"] + 1):
+        loss = F.cross_entropy(m(x), y)
+        values.append(loss.item() + opt.lagrangian_terms())
+        losses.append(loss.item())
+        if track_l and it % s["lipschitz_every"] == 0:
+            l_path.append(lipschitz_estimate(m, x, y, iters=s["power_iters_path"], seed=ctx.seed + it))
+        if it == s["iterations"]:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    diffs = [b - a for a, b in zip(values, values[1:])]
+    us = opt.u_tensors()
+    zero = sum(int((u.pow(2).sum(dim=(0, 2, 3)) == 0).sum()) for u in us)
+    return {"lr": lr, "lagrangian": values, "loss": losses, "max_increase": max(diffs),
+            "L_path": l_path, "L_path_max": max(l_path) if l_path else None,
+            "channel_sparsity_U": 100.0 * zero / sum(u.shape[1] for u in us)}
+
+
 def run_theorem_4_1(s: dict, ctx: RunContext) -> dict:
+    """Theorem 4.1 on a smooth CNN, full batch. The Hessian's top eigenvalue grows while training, so a
+    pilot run with ``lr = 0.9/(beta + L_init)`` measures ``L`` along its path; the checked run then uses
+    ``lr = 0.9/(beta + L_hat)``, ``L_hat`` the largest value seen, and measures ``L`` along its own path.
+    A third run takes ``s["violate_factor"]/(beta + L_init)``, far above the condition."""
     seed_everything(ctx.seed)
     train, _ = datasets(s)
     x, y = _full_batch(train, ctx.device)
     model = SmoothCNN(s["c1"], s["c2"], train.num_classes, s["image_size"]).to(ctx.device)
-    l0 = lipschitz_estimate(model, x, y, seed=ctx.seed)
-    out = {"L_init": l0, "runs": {}}
-    for label, c in s["step_factors"].items():
-        seed_everything(ctx.seed)
-        m = SmoothCNN(s["c1"], s["c2"], train.num_classes, s["image_size"]).to(ctx.device)
-        m.load_state_dict(model.state_dict())
-        lr = c / (s["beta"] + l0)
-        opt = RGSM(m.parameters(), lr=lr, momentum=0.0, weight_decay=0.0, beta=s["beta"], lambda1=s["lambda1"],
-                   penalty=s["penalty"], nesterov=False)
-        values, losses, l_path = [], [], []
-        for it in range(s["iterations"] + 1):
-            loss = F.cross_entropy(m(x), y)
-            values.append(loss.item() + opt.lagrangian_terms())
-            losses.append(loss.item())
-            if it % s["lipschitz_every"] == 0:
-                l_path.append(lipschitz_estimate(m, x, y, iters=15, seed=ctx.seed + it))
-            if it == s["iterations"]:
-                break
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        diffs = [b - a for a, b in zip(values, values[1:])]
-        out["runs"][label] = {"step_factor": c, "lr": lr, "lagrangian": values, "loss": losses,
-                              "max_increase": max(diffs), "L_path_max": max(l_path),
-                              "channel_sparsity_U": 100.0 * sum(int((u.pow(2).sum(dim=(0, 2, 3)) == 0).sum())
-                                                                for u in opt.u_tensors())
-                              / sum(u.shape[1] for u in opt.u_tensors())}
-    out["scale_note"] = (f"{len(train):,} Fashion-MNIST images at {s['image_size']}x{s['image_size']}, full batch, "
-                         f"{s['iterations']} iterations of Algorithm 3 without momentum or weight decay")
-    return out
+    l0 = lipschitz_estimate(model, x, y, iters=s["power_iters"], seed=ctx.seed)
+    beta = s["beta"]
+    pilot = _rgsm_full_batch(model, x, y, s, 0.9 / (beta + l0), ctx, track_l=True)
+    l_hat = max(l0, pilot["L_path_max"])
+    inside = _rgsm_full_batch(model, x, y, s, 0.9 / (beta + l_hat), ctx, track_l=True)
+    outside = _rgsm_full_batch(model, x, y, s, s["violate_factor"] / (beta + l0), ctx, track_l=False)
+    return {"L_init": l0, "L_hat": l_hat,
+            "runs": {"pilot: 0.9/(beta+L_init)": pilot, "inside: 0.9/(beta+L_hat)": inside,
+                     f"outside: {s['violate_factor']:g}/(beta+L_init)": outside},
+            "scale_note": (f"{len(train):,} Fashion-MNIST images at {s['image_size']}x{s['image_size']}, full batch, "
+                           f"{s['iterations']} iterations of Algorithm 3 without momentum or weight decay")}
 
 
 register(Experiment(
     id="theorem-4.1", title="Theorem 4.1: the RGSM Lagrangian decreases monotonically",
     settings={
-        "ci": dict(dataset="fashion-mnist", n_per_class=50, n_test_per_class=10, image_size=14, c1=4, c2=8,
-                   beta=1.0, lambda1=0.02, penalty="group_lasso", iterations=150, lipschitz_every=50,
-                   step_factors={"lr = 0.9/(beta+L)": 0.9, "lr = 8/(beta+L)": 8.0}),
+        "ci": dict(dataset="fashion-mnist", n_per_class=30, n_test_per_class=10, image_size=14, c1=4, c2=8,
+                   beta=1.0, lambda1=0.05, penalty="group_lasso", iterations=100, lipschitz_every=20,
+                   power_iters=12, power_iters_path=5, violate_factor=8.0),
         "full": dict(dataset="fashion-mnist", n_per_class=200, n_test_per_class=10, image_size=28, c1=6, c2=16,
-                     beta=1.0, lambda1=0.02, penalty="group_lasso", iterations=2000, lipschitz_every=100,
-                     step_factors={"lr = 0.9/(beta+L)": 0.9, "lr = 8/(beta+L)": 8.0}),
+                     beta=1.0, lambda1=0.05, penalty="group_lasso", iterations=2000, lipschitz_every=100,
+                     power_iters=30, power_iters_path=15, violate_factor=8.0),
     },
     run_fn=run_theorem_4_1, cost={"ci": "~10 s CPU", "full": "~10 min CPU"},
     thesis={"claim": "L_beta(W^t, U^t) decreases monotonically when lr < 1/(beta + L)"},
@@ -280,7 +310,7 @@ register(Experiment(
     id="table-4.1", title="Table 4.1: RGSM on LeNet-5, accuracy and channel sparsity",
     settings={
         "ci": dict(_LENET, dataset="fashion-mnist", n_per_class=None, n_test_per_class=None, image_size=28, lr=0.05,
-                   epochs=12, milestones=[8], beta=1.0, lambda1=0.05, ssl_lam=0.05, ssl_zero_below=1e-2),
+                   epochs=8, milestones=[6], beta=1.0, lambda1=0.05, ssl_lam=0.05, ssl_zero_below=1e-2),
         "full": dict(_LENET, dataset="mnist", n_per_class=None, n_test_per_class=None, image_size=28, lr=0.1,
                      epochs=100, milestones=[60], beta=1.0, lambda1=1.0, ssl_lam=1e-2, ssl_zero_below=1e-2),
     },
@@ -301,8 +331,8 @@ def run_table_4_2(s: dict, ctx: RunContext) -> dict:
     return {"rows": rows, "scale_note": _scale_note(s, " / ".join(s["models"]))}
 
 
-_CI_DEEP = dict(dataset="fashion-mnist", n_per_class=250, n_test_per_class=100, image_size=14, width=0.125,
-                lr=0.05, epochs=6, milestones=[4], batch_size=64, augment=False, beta=1.0, lambda1=0.02)
+_CI_DEEP = dict(dataset="fashion-mnist", n_per_class=100, n_test_per_class=100, image_size=14, width=0.125,
+                lr=0.05, epochs=10, milestones=[7], batch_size=32, augment=False, beta=1.0, lambda1=0.05)
 _FULL_DEEP = dict(dataset="cifar10", n_per_class=None, n_test_per_class=None, image_size=32, width=1.0,
                   lr=0.1, epochs=200, milestones=[100, 160], batch_size=128, augment=True, beta=1.0, lambda1=1e-3)
 register(Experiment(
@@ -371,16 +401,20 @@ def run_table_4_3(s: dict, ctx: RunContext) -> dict:
                     "accuracy_physically_pruned": evaluate(small, test, device=ctx.device),
                     "params": count_parameters(small),
                     "sparsity_physically_pruned": removed_share(base["model"], small)}
+    high = train_run(s, "vgg16", "rgsm", ctx, {"beta": s["beta"], "lambda1": s["lambda1_high"]})
+    rows["RGSM (larger lambda)"] = {"sparsity": high["channel_sparsity"], "accuracy": high["accuracy"]}
     return {"rows": rows, "scale_note": _scale_note(s, "vgg16")}
 
 
 register(Experiment(
     id="table-4.3", title="Table 4.3: RGSM against network slimming, l1-norm pruning and ADMM on VGG16",
     settings={
-        "ci": dict(_CI_DEEP, slim_s=1e-3, slim_ratios=[0.5, 0.6, 0.7], l1_layers=[0, 7, 8, 9, 10, 11, 12],
+        "ci": dict(_CI_DEEP, lambda1_high=0.1, slim_s=1e-3, slim_ratios=[0.5, 0.6, 0.7],
+                   l1_layers=[0, 7, 8, 9, 10, 11, 12],
                    l1_finetune_epochs=2, l1_finetune_lr=0.005, admm_rho=1e-2, admm_sparsity=0.5,
                    admm_finetune_epochs=2),
-        "full": dict(_FULL_DEEP, slim_s=1e-4, slim_ratios=[0.5, 0.6, 0.7], l1_layers=[0, 7, 8, 9, 10, 11, 12],
+        "full": dict(_FULL_DEEP, lambda1_high=1e-2, slim_s=1e-4, slim_ratios=[0.5, 0.6, 0.7],
+                     l1_layers=[0, 7, 8, 9, 10, 11, 12],
                      l1_finetune_epochs=40, l1_finetune_lr=0.001, admm_rho=1e-2, admm_sparsity=0.5,
                      admm_finetune_epochs=40),
     },
