@@ -1,0 +1,106 @@
+"""Bench: does removing zero channels buy the speed its FLOPs promise? (Chapter 5's pipeline)
+
+A VGG16 (CIFAR shape, 3 x 32 x 32, full width) is made channel-sparse by hand -- the zeros are the
+input-channel groups RGSM produces -- then ``lib.compress.shrink`` removes them and
+``quantize_int8`` quantizes the result. In one process, with the dense and shrunk models timed
+alternately (so that load from other jobs hits both alike), it prints for batch 1 and batch 64:
+the FLOP ratio dense/shrunk, the latency ratio, and latency ratio / FLOP ratio (target >= 0.7),
+plus the size ratio dense fp32 / shrunk int8 (the thesis: "over 12x smaller"). Two sparsity
+profiles: uniform (every conv but the stem loses the same fraction of input channels) and
+deep-heavy (like RGSM's VGG16: most zeros in the 256- and 512-channel layers).
+
+With ``--accuracy`` it also runs the Chapter 5 experiment (``table-5.1``: an RGSM-trained VGG at
+the active scale) and prints its accuracy, size, FLOPs and latency at each stage.
+
+Usage: ``python bench/bench_compress.py [--repeats 7] [--threads N] [--accuracy]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from lib.compress import count, latency, model_bytes, quantize_int8, shrink
+from lib.config import seed_everything, set_threads
+from lib.models import vgg16
+
+PROFILES = {
+    "uniform 64%": {64: 0.64, 128: 0.64, 256: 0.64, 512: 0.64},
+    "deep-heavy": {64: 0.3, 128: 0.45, 256: 0.65, 512: 0.8},
+}
+
+
+def make_sparse(profile: dict[int, float], seed: int = 0) -> tuple[nn.Module, float]:
+    """Full-width VGG16 with the given fraction of zero input channels per conv width; returns
+    the model and its channel sparsity (zero input-channel groups / all groups, stem excluded)."""
+    seed_everything(seed)
+    model = vgg16(in_channels=3, num_classes=10).eval()
+    zero = total = 0
+    for i, conv in enumerate(m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        if i == 0:
+            continue
+        k = int(round(profile[conv.in_channels] * conv.in_channels))
+        conv.weight.data[:, torch.randperm(conv.in_channels)[:k]] = 0
+        zero, total = zero + k, total + conv.in_channels
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    return model, zero / total
+
+
+def paired_latency(a: nn.Module, b: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float, float]:
+    """Latencies of a and b measured alternately (a, b, a, b, ...) after warm-up: the medians of
+    each, and the median of the per-pair ratios t_a / t_b (robust to slow drifts in machine load)."""
+    latency(a, x, repeats=1, warmup=2)
+    latency(b, x, repeats=1, warmup=2)
+    ta, tb = [], []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for m, store in ((a, ta), (b, tb)):
+                start = time.perf_counter()
+                m(x)
+                store.append(time.perf_counter() - start)
+    return statistics.median(ta), statistics.median(tb), statistics.median(p / q for p, q in zip(ta, tb))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--accuracy", action="store_true", help="also run the Chapter 5 experiment table-5.1")
+    args = ap.parse_args()
+    threads = set_threads(args.threads)
+    print(f"torch {torch.__version__}, {threads} threads, quantized engine x86\n")
+    print(f"{'profile':<12} {'ch.sp':>6} {'batch':>5} {'FLOPs d/s':>9} {'t dense ms':>10} {'t shrunk ms':>11} "
+          f"{'lat d/s*':>8} {'lat/FLOP':>8} {'t int8 ms':>9} {'size fp32/int8':>14}")
+    for name, profile in PROFILES.items():
+        dense, sparsity = make_sparse(profile)
+        x1 = torch.rand(1, 3, 32, 32)
+        small = shrink(dense, x1)
+        calib = torch.rand(64, 3, 32, 32)
+        q = quantize_int8(small, calib)
+        size_ratio = model_bytes(dense) / model_bytes(q)
+        for batch in (1, 64):
+            x = torch.rand(batch, 3, 32, 32)
+            flop_ratio = count(dense, x)["flops"] / count(small, x)["flops"]
+            td, ts, ratio = paired_latency(dense, small, x, args.repeats)
+            tq = latency(q, x, repeats=args.repeats, warmup=2)
+            print(f"{name:<12} {100 * sparsity:>5.1f}% {batch:>5} {flop_ratio:>9.2f} {1e3 * td:>10.2f} "
+                  f"{1e3 * ts:>11.2f} {ratio:>8.2f} {ratio / flop_ratio:>8.2f} {1e3 * tq:>9.2f} {size_ratio:>14.2f}",
+                  flush=True)
+    print("* median over alternating runs of t_dense / t_shrunk; lat/FLOP is that ratio over the FLOP ratio")
+    if args.accuracy:
+        from lib.experiments import get
+
+        res = get("table-5.1").run()
+        print("\nChapter 5 pipeline (table-5.1 at the active scale):")
+        for row in res["rows"]:
+            print("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()
