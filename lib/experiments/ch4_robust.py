@@ -18,8 +18,8 @@ model does not depend on which experiment asked for it first.
 Scales: ``full`` is the thesis's protocol (CIFAR-10, CIFAR-100 for Table 4.8, 45k/5k split,
 200 epochs, lr 0.1 / 10 at 80, 120, 160, PGD IFGSM^10 training, 10,000 test images).  ``ci``
 shrinks everything to fit 2 CPU cores: the shipped Fashion-MNIST subset average-pooled to
-14x14, 1,100 training images (100 of them for validation), 3 epochs (lr 0.1, / 10 after
-epoch 2), PGD-3 training (step 3/255), 150 test images, IFGSM^10 instead of IFGSM^20 (and C&W
+14x14, 1,100 training images (100 of them for validation), 3 epochs of batch 32 (lr 0.1, / 10
+after epoch 2), PGD-3 training (step 3/255), 150 test images, IFGSM^10 instead of IFGSM^20 (and C&W
 with 10 steps), NAttack with a population of 20 for 10 iterations on 50 images.
 """
 
@@ -44,7 +44,7 @@ EPS = 8 / 255
 
 # ----- scales -------------------------------------------------------------------------------------
 CI = dict(dataset="fashion-mnist", image_size=14, n_per_class=110, n_val=100, n_test_per_class=15, epochs=3,
-          milestones=[2], lr=0.1, batch_size=128, augment=False, train_steps=3, train_alpha=3 / 255, eps=EPS,
+          milestones=[2], lr=0.1, batch_size=32, augment=False, train_steps=3, train_alpha=3 / 255, eps=EPS,
           eval_alpha=2 / 255, ifgsm_steps=10, cw_steps=10, eot=4, eot_all=False,
           nattack_population=20, nattack_iterations=10, nattack_n=50)
 FULL = dict(dataset="cifar10", image_size=32, n_per_class=None, n_val=5000, n_test_per_class=None, epochs=200,
@@ -61,7 +61,8 @@ def ci_scale_text(s: dict = CI) -> str:
     """The ci protocol in words, for the page."""
     return (f"ci scale: shipped Fashion-MNIST subset average-pooled to {s['image_size']}x{s['image_size']}, "
             f"{10 * s['n_per_class'] - s['n_val']} training + {s['n_val']} validation images, "
-            f"{s['epochs']} epochs (lr {s['lr']}, / 10 after epoch {s['milestones'][0]}), PGD-{s['train_steps']} "
+            f"{s['epochs']} epochs of batch {s['batch_size']} (lr {s['lr']}, / 10 after epoch {s['milestones'][0]}), "
+            f"PGD-{s['train_steps']} "
             f"training (step {s['train_alpha'] * 255:.0f}/255, eps 8/255), {10 * s['n_test_per_class']} test images, "
             f"IFGSM^{s['ifgsm_steps']} (step 2/255) for A3, C&W {s['cw_steps']} steps, EOT {s['eot']} samples, "
             f"NAttack population "
