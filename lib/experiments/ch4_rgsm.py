@@ -310,7 +310,7 @@ register(Experiment(
     id="table-4.1", title="Table 4.1: RGSM on LeNet-5, accuracy and channel sparsity",
     settings={
         "ci": dict(_LENET, dataset="fashion-mnist", n_per_class=None, n_test_per_class=None, image_size=28, lr=0.05,
-                   epochs=8, milestones=[6], beta=1.0, lambda1=0.05, ssl_lam=0.05, ssl_zero_below=1e-2),
+                   epochs=8, milestones=[6], beta=1.0, lambda1=0.05, ssl_lam=0.005, ssl_zero_below=1e-2),
         "full": dict(_LENET, dataset="mnist", n_per_class=None, n_test_per_class=None, image_size=28, lr=0.1,
                      epochs=100, milestones=[60], beta=1.0, lambda1=1.0, ssl_lam=1e-2, ssl_zero_below=1e-2),
     },
