@@ -21,7 +21,7 @@ from lib.data import batches, load
 from lib.models import lenet5
 
 REPO = Path(__file__).resolve().parents[1]
-THREADS = 2
+THREADS = 1  # the same in every process; one thread also avoids OpenMP spinning on a busy machine
 
 
 @pytest.fixture(scope="module")

@@ -211,6 +211,9 @@ def cmd_list(args) -> int:
                  "members": {s: len(e.members(e.settings[s])) for s in SCALES}} for e in exps]
         print(json.dumps(rows, indent=1, sort_keys=True))
         return 0
+    if args.ids:
+        print("\n".join(e.id for e in exps))
+        return 0
     if args.markdown:
         print("| id | what | ci cost | full-scale cost |")
         print("|---|---|---|---|")
@@ -284,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", parents=[common], help="every experiment with its settings and cost per scale")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--ids", action="store_true", help="only the ids, one per line")
     p.add_argument("--markdown", action="store_true", help="a Markdown table of ids and costs (for the README)")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("run", parents=[common], help="run one experiment (resumes an interrupted run)")
@@ -321,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.imports:
             import_extra(spec)
         return args.func(args)
+    except BrokenPipeError:  # e.g. `list | head`: the reader has gone, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130
@@ -328,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         usage = isinstance(err, UsageError) or (isinstance(err, ValueError) and "unknown experiment id" in str(err))
-        hint = "" if usage else " (checkpoints are kept: fix the cause and run the same command again to resume)"
+        hint = "" if usage or args.cmd != "run" else (" (checkpoints are kept: fix the cause and run the same command "
+                                                       "again to resume)")
         msg = " ".join(str(err).split())
         print(f"error: {msg}{hint}", file=sys.stderr)
         return 2 if usage else 1
