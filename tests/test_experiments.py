@@ -63,6 +63,20 @@ def _sweep(settings: dict, ctx: RunContext) -> dict:
     return {"rows": rows, "n_per_class": settings["n_per_class"]}
 
 
+def _shared(settings: dict, ctx: RunContext) -> dict:
+    """Trains the base model through a shared checkpoint named by a hash of what it depends on."""
+    seed_everything(ctx.seed)
+    torch.set_num_threads(1)
+    data = load("fashion-mnist", "train", scale="ci").subset(10, seed=1)
+    model = lenet5()
+    opt = train.sgd(model, lr=0.05)
+    name = "lenet-" + store.settings_hash({"epochs": settings["epochs"], "seed": ctx.seed})
+    train.fit(model, opt, data, settings["epochs"], batch_size=50, seed=ctx.seed,
+              checkpoint=ctx.shared_checkpoint(name), progress=False)
+    digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.state_dict().values()))
+    return {"weights_sha256": digest.hexdigest(), "which": settings["which"]}
+
+
 _CI = {"dataset": "fashion-mnist", "n_per_class": 10, "epochs": 2, "lr": 0.05, "sleep": 0.0}
 _FULL = {"dataset": "fashion-mnist", "n_per_class": 12, "epochs": 3, "lr": 0.05, "sleep": 0.0}
 if TINY not in REGISTRY:
@@ -71,6 +85,10 @@ if TINY not in REGISTRY:
     register(Experiment(id=SWEEP, title="tiny learning-rate sweep", run_fn=_sweep, sweep="lr",
                         settings={"ci": {**_CI, "lr": [0.05, 0.1]}, "full": {**_FULL, "lr": [0.05, 0.1]}},
                         cost={"ci": "~4 s CPU", "full": "~6 s CPU"}))
+    for which in "ab":
+        register(Experiment(id=f"test-shared-{which}", title="two tables sharing one base model", run_fn=_shared,
+                            settings={"ci": {"epochs": 2, "which": which}, "full": {"epochs": 3, "which": which}},
+                            cost={"ci": "~1 s CPU", "full": "~1 s CPU"}))
 
 
 def cli(*args, timeout=300, **kw):
@@ -238,6 +256,24 @@ def test_sweep_members_run_as_independent_jobs_and_merge(tmp_path, capsys):
     assert code == 2 and "--member must be in [0, 1]" in err
 
 
+def test_tables_share_a_base_model_across_commands(tmp_path, capsys):
+    base = ["--scale", "ci", "--device", "cpu", "--out", str(tmp_path), "--quiet"]
+    code, _, err = cli_here(capsys, "run", "test-shared-a", *base)
+    assert code == 0, err
+    shared = list(store.shared_dir(tmp_path, "ci", 0).glob("*.pt"))
+    assert len(shared) == 1 and torch.load(shared[0], weights_only=False)["epoch"] == 2
+    stamp = shared[0].stat().st_mtime_ns
+    code, _, err = cli_here(capsys, "run", "test-shared-a", "test-shared-b", *base)  # several ids, one process
+    assert code == 0 and "test-shared-a: already done" in err, err
+    assert shared[0].stat().st_mtime_ns == stamp  # b reused the model: nothing retrained, nothing rewritten
+    a, b = (store.read_result(only_result(tmp_path, f"test-shared-{w}"))["results"] for w in "ab")
+    assert a["weights_sha256"] == b["weights_sha256"] and (a["which"], b["which"]) == ("a", "b")
+    code, out, _ = cli_here(capsys, "status", "--out", str(tmp_path))
+    assert "1 checkpoint(s) shared" in out
+    code, _, err = cli_here(capsys, "run", "test-shared-a", "test-shared-b", *base, "--set", "epochs=1")
+    assert code == 2 and "name a single id" in err
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input: one line, non-zero exit, nothing that looks finished
 # --------------------------------------------------------------------------------------------
@@ -369,9 +405,14 @@ def smoke_overrides(exp_id: str) -> dict:
     return out
 
 
+# The thesis's tables (1.1, 3.1-3.2, 4.1-4.8) and the figures that come from training runs.
+THESIS = ["table-1.1", "table-3.1", "table-3.2", *[f"table-4.{i}" for i in range(1, 9)], "fig-1.2", "fig-4.1",
+          "fig-4.3", "fig-4.5"]
+
+
 def test_every_thesis_table_has_an_id():
     ids = set(_chapter_ids())
-    assert ids, "no chapter experiments registered"
+    assert not set(THESIS) - ids, f"thesis tables/figures without an experiment: {sorted(set(THESIS) - ids)}"
     for e in (REGISTRY[i] for i in ids):
         assert e.title and e.settings["ci"] and e.settings["full"], e.id
         assert e.cost.get("ci") and e.cost.get("full"), f"{e.id} states no cost for each scale"

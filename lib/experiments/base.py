@@ -24,14 +24,31 @@ class RunContext:
     workdir: Path | None = None
     progress: bool = True
     scale: str | None = None
+    shared_dir: Path | None = None
 
-    def checkpoint(self, name: str) -> Path | None:
-        """Path of the checkpoint called ``name`` (None when the run keeps no checkpoints)."""
-        if self.workdir is None:
-            return None
+    @staticmethod
+    def _check_name(name: str) -> None:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"checkpoint name must be a plain file name, got {name!r}")
+
+    def checkpoint(self, name: str) -> Path | None:
+        """Path of the checkpoint called ``name`` (None when the run keeps no checkpoints).
+
+        It lives in this run's own folder and is deleted when the run has finished."""
+        if self.workdir is None:
+            return None
+        self._check_name(name)
         return Path(self.workdir) / f"{name}.pt"
+
+    def shared_checkpoint(self, name: str) -> Path | None:
+        """Like :meth:`checkpoint`, but shared by every experiment run with the same results
+        folder, scale and seed, and kept after the run: a model that several tables use (a base
+        row) is trained once, even by separate commands. ``name`` must therefore encode every
+        setting the model depends on (e.g. a hash of them). Falls back to :meth:`checkpoint`."""
+        if self.shared_dir is None:
+            return self.checkpoint(name)
+        self._check_name(name)
+        return Path(self.shared_dir) / f"{name}.pt"
 
 
 def merge_concat(parts: list[dict]) -> dict:

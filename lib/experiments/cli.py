@@ -1,7 +1,7 @@
 """``python -m lib.experiments``: list the thesis's tables and figures, run one at any scale.
 
     python -m lib.experiments list [--json]
-    python -m lib.experiments run ID [--scale ci|full] [--device cpu|cuda] [--out results/]
+    python -m lib.experiments run ID [ID ...|all] [--scale ci|full] [--device cpu|cuda] [--out results/]
                                      [--seed N] [--set KEY=VALUE ...] [--member K] [--fresh]
     python -m lib.experiments status [--out results/]
     torchrun --nproc_per_node=N -m lib.experiments run ID --scale full     (DistributedDataParallel)
@@ -154,7 +154,7 @@ def execute(exp: Experiment, scale: str = "ci", out: str | Path = "results", dev
             results = exp.combine(parts)
         else:
             ctx = RunContext(device=device, seed=int(seed), workdir=work, progress=progress and is_main_process(),
-                             scale=scale)
+                             scale=scale, shared_dir=store.shared_dir(out, scale, seed))
             seed_everything(int(seed))
             results = exp.run_fn(dict(members[member] if member is not None else settings), ctx)
         if not isinstance(results, dict):
@@ -239,8 +239,11 @@ def cmd_run(args) -> int:
     from lib.config import device as default_device
     from lib.train import init_distributed, set_runtime
 
-    exp = get(args.id)
-    overrides = parse_overrides(args.set or [], exp, args.scale)
+    ids = [e.id for e in _all()] if args.id == ["all"] else list(dict.fromkeys(args.id))
+    exps = [get(i) for i in ids]
+    if len(exps) > 1 and (args.set or args.member is not None):
+        raise UsageError("--set and --member apply to one experiment; name a single id")
+    overrides = parse_overrides(args.set or [], exps[0], args.scale)
     device = check_device(args.device or default_device())
     cuda = device.startswith("cuda")
     set_runtime(amp=cuda and not args.no_amp, channels_last=cuda and not args.no_channels_last,
@@ -253,8 +256,9 @@ def cmd_run(args) -> int:
         raise UsageError(str(err)) from None
     device = init_distributed(device)
     command = " ".join(["python -m lib.experiments", *sys.argv[1:]]) if args.command is None else args.command
-    execute(exp, args.scale, out, device, args.seed, overrides, args.member, args.fresh,
-            progress=not args.quiet, keep_work=args.keep_work, command=command)
+    for exp in exps:  # one process: experiments share the models they cache in memory
+        execute(exp, args.scale, out, device, args.seed, overrides, args.member, args.fresh,
+                progress=not args.quiet, keep_work=args.keep_work, command=command)
     return 0
 
 
@@ -269,6 +273,10 @@ def cmd_status(args) -> int:
             print(f"done     {rec['id']}: {store.describe(rec, f)}")
         except (ValueError, json.JSONDecodeError, OSError) as err:
             print(f"invalid  {f}: {err}")
+    for folder in sorted((out / store.WORK / "shared").glob("*")):
+        ckpts = sorted(folder.glob("*.pt"))
+        print(f"shared   {folder.name}: {len(ckpts)} checkpoint(s) shared between experiments, "
+              f"{sum(p.stat().st_size for p in ckpts) / 2**20:.1f} MiB (delete the folder once every table is done)")
     for st in sorted((out / store.WORK).glob("*/*/state.json")):
         data = json.loads(st.read_text())
         ckpts = sorted(p.name for p in st.parent.glob("*.pt"))
@@ -291,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="a Markdown table of ids and costs (for the README)")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("run", parents=[common], help="run one experiment (resumes an interrupted run)")
-    p.add_argument("id", help="experiment id, e.g. table-3.1 (see 'list')")
+    p.add_argument("id", nargs="+", help="experiment id(s), e.g. table-3.1 (see 'list'), or 'all'")
     p.add_argument("--scale", default="full", choices=SCALES, help="ci or full (default: full)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(store.results_dir() or store.REPO / "results"),

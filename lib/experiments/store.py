@@ -194,6 +194,11 @@ def work_dir(out: str | Path, exp_id: str, scale: str, seed: int, settings: dict
     return Path(out) / WORK / exp_id / stem
 
 
+def shared_dir(out: str | Path, scale: str, seed: int) -> Path:
+    """Folder of the checkpoints shared between experiments (``RunContext.shared_checkpoint``)."""
+    return Path(out) / WORK / "shared" / f"{scale}-seed{int(seed)}"
+
+
 def find_result(out: str | Path | None, exp_id: str, scale: str, settings: dict) -> tuple[Path, dict] | None:
     """The finished run of ``exp_id`` at ``scale`` with exactly ``settings`` (lowest seed), or None.
 
