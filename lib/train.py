@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import gc
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -393,6 +394,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: ImageSe
                              "best_state": best_state, "epoch": epoch + 1, "rng": _rng_state(), "meta": meta},
                             checkpoint)
             barrier()
+    if world > 1:  # drop the DDP reducer (and its gradient hooks) now, so that a later fit can wrap the model again
+        del net
+        gc.collect()
     if best_state is not None:
         model.load_state_dict(best_state)
     return history

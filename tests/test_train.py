@@ -192,6 +192,8 @@ DDP_SCRIPT = textwrap.dedent("""
     model = lenet5()
     opt = train.sgd(model, lr=0.05)
     hist = train.fit(model, opt, data, 2, batch_size=64, seed=1, checkpoint={ck!r}, progress=False)
+    opt = train.sgd(model, lr=0.01)  # a second fit wraps the same model in DDP again (fine-tuning stages do)
+    hist += train.fit(model, opt, data, 1, batch_size=64, seed=2, progress=False)
     rank, world, _ = train.dist_info()
     torch.save({{"state": model.state_dict(), "hist": hist, "world": world}}, {out!r} + f".{{rank}}")
 """)
