@@ -147,7 +147,7 @@ def execute(exp: Experiment, scale: str = "ci", out: str | Path = "results", dev
         if exp.sweep is not None and member is None:
             parts = []
             for k in range(len(members)):
-                p, rec = execute(exp, scale, out, device, seed, overrides, member=k, fresh=False, progress=progress,
+                p, rec = execute(exp, scale, out, device, seed, overrides, member=k, fresh=fresh, progress=progress,
                                  keep_work=keep_work, command=command)
                 parts.append(rec["results"])
                 member_paths.append(str(p))
