@@ -11,7 +11,14 @@ from lib.models import lenet5
 from lib.sparse.channels import channel_sparsity
 from lib.sparse.rgsm import RGSM, group_penalty, group_prox
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Double precision for these comparisons, restored afterwards (other test files use float32)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _quadratic_run(a, penalty, beta, lam, lr=0.2, steps=3000, lagrangian=None):
