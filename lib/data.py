@@ -59,6 +59,19 @@ class ImageSet:
         idx = torch.sort(torch.cat(idx)).values
         return ImageSet(self.x[idx], self.y[idx], self.num_classes, self.name, self.source + f" [{n_per_class}/class]")
 
+    def pooled(self, size: int) -> ImageSet:
+        """Images average-pooled to ``size`` x ``size`` (rounded back to uint8): cheaper ci-scale runs.
+
+        ``size`` must divide the image side; the side itself returns the set unchanged.
+        """
+        side = self.x.shape[-1]
+        if size == side:
+            return self
+        if not 0 < size < side or side % size:
+            raise ValueError(f"image size must divide the image side {side}, got {size}")
+        x = torch.nn.functional.avg_pool2d(self.x.float(), side // size).round().to(torch.uint8)
+        return ImageSet(x, self.y, self.num_classes, self.name, self.source + f" [avg-pooled to {size}x{size}]")
+
     def split(self, n_val: int, seed: int = 0) -> tuple[ImageSet, ImageSet]:
         """Random (train, validation) split with ``n_val`` validation images (e.g. CIFAR's 45k/5k)."""
         if not 0 < n_val < len(self):

@@ -29,12 +29,12 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lib.config import seed_everything
-from lib.data import ImageSet, batches, load
+from lib.data import ImageSet, batches
 from lib.experiments.base import Experiment, RunContext, register
+from lib.experiments.common import train_test
 from lib.models import resnet18, vgg16
 from lib.sparse import RVSM, ADMMPruner, recalibrate_bn, sparsity
 from lib.train import evaluate, fit
@@ -42,21 +42,8 @@ from lib.train import evaluate, fit
 # ----- shared pieces --------------------------------------------------------------------------------
 
 
-def _pool(data: ImageSet, size: int) -> ImageSet:
-    side = data.x.shape[-1]
-    if size >= side:
-        return data
-    if side % size:
-        raise ValueError(f"image_size must divide {side}, got {size}")
-    x = F.avg_pool2d(data.x.float(), side // size).round().to(torch.uint8)
-    return ImageSet(x, data.y, data.num_classes, data.name, data.source + f" [avg-pooled to {size}x{size}]")
 
 
-def datasets(s: dict) -> tuple[ImageSet, ImageSet]:
-    """(train, test) for settings ``s``."""
-    train = load(s["dataset"], "train").subset(s["n_per_class"], seed=0)
-    test = load(s["dataset"], "test").subset(s["n_test_per_class"], seed=1)
-    return _pool(train, s["image_size"]), _pool(test, s["image_size"])
 
 
 def kaiming_init(model: nn.Module) -> nn.Module:
@@ -89,7 +76,7 @@ def train_one(s: dict, method: str, ctx: RunContext, penalty: str | None = None,
               beta: float | None = None, tag: str = "") -> dict:
     """Train one network of the table with ``method`` in {'sgd', 'rvsm', 'admm'} and measure it."""
     seed_everything(ctx.seed)
-    train, test = datasets(s)
+    train, test = train_test(s)
     model = build(s, train.shape[0], train.num_classes).to(ctx.device)
     hyper = dict(lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"], nesterov=True)
     common = dict(epochs=s["epochs"], batch_size=s["batch_size"], milestones=tuple(s["milestones"]), seed=ctx.seed,

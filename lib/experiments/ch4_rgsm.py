@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib.config import seed_everything
-from lib.data import ImageSet, batches, load
+from lib.data import ImageSet, batches
 from lib.experiments.base import Experiment, RunContext, register
+from lib.experiments.common import train_test
 from lib.models import count_parameters, lenet5, resnet18, vgg16
 from lib.sparse.admm import ADMMPruner
 from lib.sparse.baselines import (
@@ -58,21 +59,8 @@ _CACHE: dict[str, dict] = {}
 
 
 # ----- data and models ----------------------------------------------------------------------------
-def _pool(data: ImageSet, size: int) -> ImageSet:
-    side = data.x.shape[-1]
-    if size >= side:
-        return data
-    if side % size:
-        raise ValueError(f"image_size must divide {side}, got {size}")
-    x = F.avg_pool2d(data.x.float(), side // size).round().to(torch.uint8)
-    return ImageSet(x, data.y, data.num_classes, data.name, data.source + f" [avg-pooled to {size}x{size}]")
 
 
-def datasets(s: dict) -> tuple[ImageSet, ImageSet]:
-    """(train, test) for settings ``s`` (``dataset``, ``n_per_class``, ``n_test_per_class``, ``image_size``)."""
-    train = load(s["dataset"], "train").subset(s["n_per_class"], seed=0)
-    test = load(s["dataset"], "test").subset(s["n_test_per_class"], seed=1)
-    return _pool(train, s["image_size"]), _pool(test, s["image_size"])
 
 
 @torch.no_grad()
@@ -126,7 +114,7 @@ def train_run(s: dict, model_name: str, method: str, ctx: RunContext, hyper: dic
     if key in _CACHE:
         return _CACHE[key]
     seed_everything(ctx.seed)
-    train, test = datasets(s)
+    train, test = train_test(s)
     width = s.get("width", 1.0) if model_name != "lenet5" else 1.0
     model = build(model_name, width, s["image_size"], train.shape[0], train.num_classes,
                   s.get("init", "default")).to(ctx.device)
@@ -265,7 +253,7 @@ def run_theorem_4_1(s: dict, ctx: RunContext) -> dict:
     ``lr = 0.9/(beta + L_hat)``, ``L_hat`` the largest value seen, and measures ``L`` along its own path.
     A third run takes ``s["violate_factor"]/(beta + L_init)``, far above the condition."""
     seed_everything(ctx.seed)
-    train, _ = datasets(s)
+    train, _ = train_test(s)
     x, y = _full_batch(train, ctx.device)
     model = SmoothCNN(s["c1"], s["c2"], train.num_classes, s["image_size"]).to(ctx.device)
     l0 = lipschitz_estimate(model, x, y, iters=s["power_iters"], seed=ctx.seed)
@@ -353,7 +341,7 @@ def _example(train: ImageSet, device: str) -> torch.Tensor:
 
 
 def _continue(model: nn.Module, s: dict, ctx: RunContext, epochs: int, lr: float, name: str) -> float:
-    train, test = datasets(s)
+    train, test = train_test(s)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
     fit(model, opt, train, epochs, batch_size=s["batch_size"], milestones=tuple(s.get("milestones_ft", ())),
         seed=ctx.seed + 7, device=ctx.device, augment=s.get("augment", False), checkpoint=ctx.checkpoint(name),
@@ -362,7 +350,7 @@ def _continue(model: nn.Module, s: dict, ctx: RunContext, epochs: int, lr: float
 
 
 def run_table_4_3(s: dict, ctx: RunContext) -> dict:
-    train, test = datasets(s)
+    train, test = train_test(s)
     example = _example(train, ctx.device)
     rows = {}
     base = train_run(s, "vgg16", "sgd", ctx)

@@ -30,11 +30,11 @@ import hashlib
 import json
 
 import torch
-import torch.nn.functional as F
 
 from lib.config import seed_everything
-from lib.data import ImageSet, load
+from lib.data import ImageSet
 from lib.experiments.base import Experiment, RunContext, register
+from lib.experiments.common import train_test
 from lib.models import count_parameters, enresnet, resnet20, resnet38
 from lib.robust.attacks import cw, fgsm, ifgsm, nattack, robust_accuracy
 from lib.robust.train import pgd_perturb
@@ -70,20 +70,11 @@ def ci_scale_text(s: dict = CI) -> str:
 
 
 # ----- data ---------------------------------------------------------------------------------------
-def _pool(data: ImageSet, size: int) -> ImageSet:
-    if data.x.shape[-1] == size:
-        return data
-    if data.x.shape[-1] % size:
-        raise ValueError(f"image_size {size} must divide the image side {data.x.shape[-1]}")
-    k = data.x.shape[-1] // size
-    x = F.avg_pool2d(data.x.float(), k).round().to(torch.uint8)
-    return ImageSet(x, data.y, data.num_classes, data.name, data.source + f" [avg-pooled to {size}x{size}]")
 
 
 def datasets(s: dict) -> tuple[ImageSet, ImageSet | None, ImageSet]:
     """(train, validation, test) for settings ``s``."""
-    train = _pool(load(s["dataset"], "train").subset(s["n_per_class"], seed=0), s["image_size"])
-    test = _pool(load(s["dataset"], "test").subset(s["n_test_per_class"], seed=1), s["image_size"])
+    train, test = train_test(s)
     val = None
     if s["n_val"]:
         train, val = train.split(s["n_val"], seed=0)

@@ -21,33 +21,17 @@ latency at batch 1 and batch 64 (:func:`lib.compress.latency`).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lib.compress import count, latency, quantize_int8, shrink
 from lib.config import seed_everything
-from lib.data import ImageSet, batches, load
+from lib.data import ImageSet, batches
 from lib.experiments.base import Experiment, RunContext, register
+from lib.experiments.common import train_test
 from lib.models import vgg16
 from lib.sparse.channels import channel_sparsity
 from lib.sparse.rgsm import RGSM, load_u_hook
 from lib.train import evaluate, fit
-
-
-def _pool(data: ImageSet, size: int) -> ImageSet:
-    side = data.x.shape[-1]
-    if size >= side:
-        return data
-    if side % size:
-        raise ValueError(f"image_size must divide {side}, got {size}")
-    x = F.avg_pool2d(data.x.float(), side // size).round().to(torch.uint8)
-    return ImageSet(x, data.y, data.num_classes, data.name, data.source + f" [avg-pooled to {size}x{size}]")
-
-
-def _data(s: dict) -> tuple[ImageSet, ImageSet]:
-    train = load(s["dataset"], "train").subset(s["n_per_class"], seed=0)
-    test = load(s["dataset"], "test").subset(s["n_test_per_class"], seed=1)
-    return _pool(train, s["image_size"]), _pool(test, s["image_size"])
 
 
 def _build(s: dict, train: ImageSet) -> nn.Module:
@@ -83,7 +67,7 @@ def run_pipeline(s: dict, ctx: RunContext) -> dict:
     ``flops_note``, ``bytes``, ``latency_b1_ms``, ``latency_b64_ms``, ``channel_sparsity``),
     ``shrink_max_diff`` (max |output change| of shrinking on the test set), ``kept_conflicts``,
     ``threads``, ``scale_note``."""
-    train, test = _data(s)
+    train, test = train_test(s)
     dense = _train(s, "sgd", ctx, train)
     sparse = _train(s, "rgsm", ctx, train)
     c, h, w = train.shape
