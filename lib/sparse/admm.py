@@ -28,6 +28,7 @@ import torch
 from torch.optim import Optimizer
 
 from lib.sparse.prox import _group_norms
+from lib.sparse.rvsm import PenalisedParams
 
 __all__ = ["ADMMPruner", "project_topk", "project_channels"]
 
@@ -64,7 +65,7 @@ def project_channels(w: torch.Tensor, sparsity: float, dim: int = 1) -> torch.Te
     return w * keep.reshape(norms.shape)
 
 
-class ADMMPruner(Optimizer):
+class ADMMPruner(PenalisedParams, Optimizer):
     """ADMM pruning as an optimizer: SGD plus ``rho (w - z + mu)``, then :meth:`prune` and masked training.
 
     ``sparsity``: target share of zeros per penalised tensor (0.6 in Table 3.2); ``mode``:
@@ -97,17 +98,6 @@ class ADMMPruner(Optimizer):
         self.pruned = False
 
     # ----- helpers ----------------------------------------------------------------------------
-    @staticmethod
-    def is_penalised(p: torch.Tensor, group: dict) -> bool:
-        flag = group.get("penalise")
-        return p.dim() >= 2 if flag is None else bool(flag)
-
-    def penalised(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if self.is_penalised(p, group):
-                    yield group, p
-
     def project(self, w: torch.Tensor, group: dict) -> torch.Tensor:
         """``Proj_S(w)`` for this group's mode and sparsity."""
         if group["mode"] == "channel":

@@ -32,7 +32,7 @@ from torch.optim import Optimizer
 
 from lib.sparse.prox import PROX, prox_tl1
 
-__all__ = ["SplitSGD", "RVSM", "sparsity", "recalibrate_bn", "tensor_sparsity"]
+__all__ = ["PenalisedParams", "SplitSGD", "RVSM", "sparsity", "recalibrate_bn", "tensor_sparsity"]
 
 
 def _check_hyper(lr, momentum, weight_decay, beta, lam) -> None:
@@ -48,7 +48,28 @@ def _check_hyper(lr, momentum, weight_decay, beta, lam) -> None:
         raise ValueError(f"lam (lambda) must be finite and >= 0, got {lam}")
 
 
-class SplitSGD(Optimizer):
+class PenalisedParams:
+    """Which parameters an optimizer penalises: the param-group option ``penalise``.
+
+    ``True``/``False`` decide for the whole group; ``None`` (the default) penalises tensors with at
+    least two axes (conv and linear weights) and leaves batch-norm parameters and biases alone.
+    Shared by the splitting optimizers and :class:`lib.sparse.admm.ADMMPruner`.
+    """
+
+    @staticmethod
+    def is_penalised(p: torch.Tensor, group: dict) -> bool:
+        flag = group.get("penalise")
+        return p.dim() >= 2 if flag is None else bool(flag)
+
+    def penalised(self):
+        """Yield ``(group, p)`` for every penalised parameter."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if self.is_penalised(p, group):
+                    yield group, p
+
+
+class SplitSGD(PenalisedParams, Optimizer):
     """SGD (momentum, weight decay, Nesterov) plus a relaxed splitting term on penalised tensors.
 
     Param-group options: ``lr``, ``momentum``, ``weight_decay``, ``nesterov``, ``beta``, ``lam``
@@ -83,18 +104,6 @@ class SplitSGD(Optimizer):
         raise NotImplementedError
 
     # ----- helpers ----------------------------------------------------------------------------
-    @staticmethod
-    def is_penalised(p: torch.Tensor, group: dict) -> bool:
-        flag = group.get("penalise")
-        return p.dim() >= 2 if flag is None else bool(flag)
-
-    def penalised(self):
-        """Yield ``(group, p)`` for every penalised parameter."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if self.is_penalised(p, group):
-                    yield group, p
-
     def _u(self, p: torch.Tensor, group: dict) -> torch.Tensor:
         state = self.state[p]
         if "u" not in state:  # Algorithm 1: u^0 = prox(w^0)
