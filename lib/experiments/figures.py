@@ -10,9 +10,7 @@ import numpy as np
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # no matplotlib.use(): switching to Agg inside a notebook kernel leaves figures without their PNG
     import matplotlib.pyplot as plt
 
     return plt
