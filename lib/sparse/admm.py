@@ -28,7 +28,7 @@ import torch
 from torch.optim import Optimizer
 
 from lib.sparse.prox import _group_norms
-from lib.sparse.rvsm import PenalisedParams
+from lib.sparse.rvsm import PenalisedParams, check_sgd
 
 __all__ = ["ADMMPruner", "project_topk", "project_channels"]
 
@@ -77,12 +77,7 @@ class ADMMPruner(PenalisedParams, Optimizer):
     def __init__(self, params, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
                  nesterov: bool = True, rho: float = 1e-2, sparsity: float = 0.6, mode: str = "unstructured",
                  dim: int = 1, dual_every: str = "batch", penalise: bool | None = None):
-        if not lr >= 0:
-            raise ValueError(f"lr must be >= 0, got {lr}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        check_sgd(lr, momentum, weight_decay)
         if not (rho > 0 and math.isfinite(rho)):
             raise ValueError(f"rho must be finite and > 0, got {rho}")
         if not 0 <= sparsity < 1:

@@ -35,13 +35,18 @@ from lib.sparse.prox import PROX, prox_tl1
 __all__ = ["PenalisedParams", "SplitSGD", "RVSM", "sparsity", "recalibrate_bn", "tensor_sparsity"]
 
 
-def _check_hyper(lr, momentum, weight_decay, beta, lam) -> None:
+def check_sgd(lr, momentum, weight_decay) -> None:
+    """ValueError for an SGD setting outside its range (shared by RVSM, RGSM and ADMMPruner)."""
     if not lr >= 0:
         raise ValueError(f"lr must be >= 0, got {lr}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+
+
+def _check_hyper(lr, momentum, weight_decay, beta, lam) -> None:
+    check_sgd(lr, momentum, weight_decay)
     if not (beta > 0 and math.isfinite(beta)):
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     if not (lam >= 0 and math.isfinite(lam)):
