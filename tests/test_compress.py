@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from lib.compress import count, latency, model_bytes, quantize_int8, shrink
+from lib.compress import count, cpu_channel_block, for_inference, latency, model_bytes, quantize_int8, shrink
 from lib.config import seed_everything
 from lib.data import batches, load
 from lib.models import lenet5, resnet20, vgg16
@@ -89,6 +89,75 @@ def test_shrink_resnet_across_residual_connections():
     )
     assert before - count(small, x)["params"] == removed
     assert small.conv1.out_channels == 16 - n1 and small.linear.in_features == 64 - n3
+
+
+def test_shrink_round_to_keeps_whole_simd_blocks():
+    seed_everything(2)
+    model = vgg16(in_channels=1, num_classes=10, width=0.25).eval()  # widths 16, 32, 64, 128
+    _randomize_bn(model)
+    convs = _convs(model)
+    used = []
+    for c in convs[1:]:
+        n_zero = int(0.7 * c.in_channels)
+        c.weight.data[:, torch.randperm(c.in_channels)[:n_zero]] = 0
+        used.append(c.in_channels - n_zero)
+    x = torch.rand(3, 1, 28, 28)
+    small, report = shrink(model, x, round_to=8, return_report=True)
+    assert (small(x) - model(x)).abs().max() < 1e-5
+    widths = [c.out_channels for c in _convs(small)][:-1]  # the last conv feeds the classifier, untouched
+    assert widths == [min(c.out_channels, -(-u // 8) * 8) for c, u in zip(convs, used)]
+    assert all(w % 8 == 0 for w in widths)
+    # the kept zero channels are exactly the round-up, and the exact shrink keeps none of them
+    assert sum(len(v) for v in report["aligned"].values()) == sum(w - u for w, u in zip(widths, used))
+    exact = shrink(model, x)
+    assert [c.out_channels for c in _convs(exact)][:-1] == used
+    assert count(exact, x)["flops"] < count(small, x)["flops"] < count(model, x)["flops"]
+    for bad in (0, -8, 2.5, True):
+        with pytest.raises(ValueError, match="round_to"):
+            shrink(model, x, round_to=bad)
+    assert cpu_channel_block() in (8, 16)
+
+
+def test_shrink_round_to_across_residual_connections():
+    seed_everything(3)
+    model = resnet20(in_channels=1, num_classes=10).eval()
+    _randomize_bn(model)
+    L = model.layers
+    for blk in (L[0], L[1], L[2], L[3]):  # 3 of the 16 stage-1 stream channels are unused ...
+        blk.conv1.weight.data[:, [2, 5, 11]] = 0
+    L[3].shortcut.weight.data[:, [2, 5, 11]] = 0
+    L[4].conv2.weight.data[:, [0, 7, 8, 30]] = 0  # ... and 4 of block 4's 32 inner channels
+    x = torch.rand(4, 1, 28, 28)
+    small, report = shrink(model, x, round_to=4, return_report=True)  # 13 -> keep 16, 28 -> keep 28
+    assert (small(x) - model(x)).abs().max() < 1e-5
+    assert small.conv1.out_channels == 16 and small.layers[4].conv1.out_channels == 28
+    assert not report["conflicts"] and sum(len(v) for v in report["aligned"].values()) == 3
+
+
+def test_for_inference_folds_batch_norm_and_keeps_the_function():
+    seed_everything(4)
+    model = vgg16(in_channels=1, num_classes=10, width=0.25).eval()
+    _randomize_bn(model)
+    x = torch.rand(5, 1, 28, 28)
+    fast = for_inference(model, x)
+    assert (fast(x) - model(x)).abs().max() < 1e-4
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert len(_convs(fast)) == len(_convs(model))
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in _convs(fast))
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+
+    class Branchy(nn.Module):  # data-dependent control flow: torch.fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else -self.conv(x)
+
+    with pytest.raises(ValueError, match="Branchy"):
+        for_inference(Branchy(), x)
+    with pytest.raises(ValueError, match="channels"):
+        for_inference(model, torch.rand(2, 3, 28, 28))
 
 
 def test_shrink_refuses_inconsistent_zeros_and_bad_input():
