@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in kernels without ipywidgets
 
 from lib.data import ImageSet, batches
+from lib.files import write_atomic
 
 Perturb = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -283,22 +284,9 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_atomic(obj, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, flush it to disk, then rename.
-
-    A crash at any moment leaves either the previous file or the new one, never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """``torch.save`` through :func:`lib.files.write_atomic`: a crash at any moment leaves either
+    the previous file or the new one, never half a file."""
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 def _sync_buffers(model: torch.nn.Module) -> None:

@@ -184,10 +184,11 @@ def test_schema_rejects_broken_records(tmp_path):
 CRASH = """
 import os, sys
 sys.path.insert(0, {repo!r})
+from lib import files
 from lib.experiments import store
 def crash(src, dst):
     os._exit(9)  # the process dies after writing the temporary file, before the rename
-store.os.replace = crash
+files.os.replace = crash
 store.write_json_atomic({{"version": 2, "pad": "x" * 100000}}, {path!r})
 """
 

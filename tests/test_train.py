@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib import train
+from lib import files, train
 from lib.config import seed_everything
 from lib.data import batches, load
 from lib.models import lenet5
@@ -127,7 +127,7 @@ def test_save_atomic_keeps_old_file_when_rename_fails(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("simulated crash between write and rename")
 
-    monkeypatch.setattr(train.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
         train.save_atomic({"v": 2}, path)
     monkeypatch.undo()

@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lib.files import write_atomic
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_VERSION = 1
 WORK = ".work"
@@ -122,27 +124,9 @@ def settings_hash(settings: dict) -> str:
 
 
 def write_json_atomic(obj, path: str | Path) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically: temporary file, fsync, rename, fsync folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``obj`` as JSON to ``path`` atomically (:func:`lib.files.write_atomic`)."""
     text = dumps(obj)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return path
+    return write_atomic(path, lambda fh: fh.write(text.encode()))
 
 
 def validate(record: dict) -> dict:
