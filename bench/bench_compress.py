@@ -28,13 +28,20 @@ Usage: ``python bench/bench_compress.py [--repeats 15] [--threads N] [--accuracy
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 
-from lib.compress import count, cpu_channel_block, for_inference, latency, model_bytes, quantize_int8, shrink
+from lib.compress import (
+    count,
+    cpu_channel_block,
+    for_inference,
+    latency,
+    latency_ratio,
+    model_bytes,
+    quantize_int8,
+    shrink,
+)
 from lib.config import seed_everything, set_threads
 from lib.models import vgg16
 
@@ -63,21 +70,6 @@ def make_sparse(profile: dict[int, float], seed: int = 0) -> tuple[nn.Module, fl
     return model, zero / total
 
 
-def paired_latency(a: nn.Module, b: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float, float]:
-    """Latencies of a and b measured alternately (a, b, a, b, ...) after warm-up: the medians of
-    each, and the median of the per-pair ratios t_a / t_b (robust to slow drifts in machine load)."""
-    latency(a, x, repeats=1, warmup=3)
-    latency(b, x, repeats=1, warmup=3)
-    ta, tb = [], []
-    with torch.inference_mode():
-        for _ in range(repeats):
-            for m, store in ((a, ta), (b, tb)):
-                start = time.perf_counter()
-                m(x)
-                store.append(time.perf_counter() - start)
-    return statistics.median(ta), statistics.median(tb), statistics.median(p / q for p, q in zip(ta, tb))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
@@ -103,7 +95,8 @@ def main() -> None:
             for batch in (1, 64):
                 x = torch.rand(batch, 3, 32, 32)
                 flop_ratio = count(dense, x)["flops"] / count(small, x)["flops"]
-                td, ts, ratio = paired_latency(a, b, x, args.repeats)
+                timing = latency_ratio(a, b, x, repeats=args.repeats, warmup=3)
+                td, ts, ratio = timing["a_s"], timing["b_s"], timing["ratio"]
                 tq = latency(q, x, repeats=args.repeats, warmup=3)
                 ok = ratio / flop_ratio >= TARGET
                 met, total = met + ok, total + 1

@@ -11,8 +11,10 @@ smaller, and has much faster inference rate"). This module is that pipeline:
 * :func:`quantize_int8`: post-training static int8 quantization with ``torch.ao`` (FX graph mode,
   x86/fbgemm back end, per-channel weights, conv-BN-ReLU fused, calibrated activations).
 * :func:`count`: parameters, FLOPs (PyTorch's own ``torch.utils.flop_counter``) and bytes.
-* :func:`latency`: median CPU wall time of one forward pass after warm-up; :func:`for_inference`
-  (batch norm folded into the convs, channels-last layout) prepares a float model for it.
+* :func:`latency`: median CPU wall time of one forward pass after warm-up; :func:`latency_ratio`
+  times two models alternately, so that machine load cancels from their ratio;
+  :func:`for_inference` (batch norm folded into the convs, channels-last layout) prepares a float
+  model for timing.
 
 ``torch.nn.utils.prune`` only masks weights: a masked model is neither smaller nor faster.
 """
@@ -288,27 +290,60 @@ def for_inference(model: nn.Module, example_input: torch.Tensor, atol: float = 1
     return fused
 
 
+def _check_timing(repeats, warmup) -> None:
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if int(warmup) != warmup or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+
+
+def _timed(model: nn.Module, example_input: torch.Tensor) -> float:
+    start = time.perf_counter()
+    model(example_input)
+    return time.perf_counter() - start
+
+
 def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 30, warmup: int = 5,
             min_time: float = 0.0) -> float:
     """Median wall time (seconds) of ``model(example_input)`` on CPU over ``repeats`` runs.
 
     ``warmup`` untimed runs first (oneDNN picks and caches kernels on the first calls). With
     ``min_time > 0`` the repeats continue until that many seconds have been spent timing.
+    To compare two models, :func:`latency_ratio` is more robust to a changing machine load.
     """
-    if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if int(warmup) != warmup or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    _check_timing(repeats, warmup)
     model.eval()
     _check_input(model, example_input)
     times = []
     with torch.inference_mode():
         for _ in range(warmup):
             model(example_input)
-        spent = 0.0
-        while len(times) < repeats or spent < min_time:
-            start = time.perf_counter()
-            model(example_input)
-            times.append(time.perf_counter() - start)
-            spent += times[-1]
+        while len(times) < repeats or sum(times) < min_time:
+            times.append(_timed(model, example_input))
     return statistics.median(times)
+
+
+def latency_ratio(a: nn.Module, b: nn.Module, example_input: torch.Tensor, repeats: int = 30,
+                  warmup: int = 5) -> dict[str, float]:
+    """How many times slower ``a`` is than ``b`` on ``example_input`` (CPU wall time).
+
+    The two models run alternately, a, b, a, b, ..., after ``warmup`` untimed runs of each, and
+    the result is the median over the ``repeats`` pairs of t_a / t_b: a load that other jobs put
+    on the machine, or a change of clock speed, hits both halves of a pair alike and cancels,
+    where the ratio of two separately measured medians can be off by the load's swing.
+    Returns ``{"ratio", "a_s", "b_s"}`` (the last two: median seconds of each model).
+    """
+    _check_timing(repeats, warmup)
+    for model in (a, b):
+        model.eval()
+        _check_input(model, example_input)
+    ta, tb = [], []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            a(example_input)
+            b(example_input)
+        for _ in range(repeats):
+            ta.append(_timed(a, example_input))
+            tb.append(_timed(b, example_input))
+    return {"ratio": statistics.median(p / q for p, q in zip(ta, tb)),
+            "a_s": statistics.median(ta), "b_s": statistics.median(tb)}

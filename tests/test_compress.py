@@ -1,12 +1,22 @@
 """lib.compress: shrink keeps the function and removes exactly the zero channels; count, int8, latency."""
 
 import copy
+import time
 
 import pytest
 import torch
 import torch.nn as nn
 
-from lib.compress import count, cpu_channel_block, for_inference, latency, model_bytes, quantize_int8, shrink
+from lib.compress import (
+    count,
+    cpu_channel_block,
+    for_inference,
+    latency,
+    latency_ratio,
+    model_bytes,
+    quantize_int8,
+    shrink,
+)
 from lib.config import seed_everything
 from lib.data import batches, load
 from lib.models import lenet5, resnet20, vgg16
@@ -215,3 +225,31 @@ def test_latency_and_bad_arguments():
         latency(model, x, repeats=0)
     with pytest.raises(ValueError, match="example_input"):
         latency(model, torch.rand(1, 1, 5, 5))
+
+
+class _Sleeper(nn.Module):
+    """A 'model' whose run time is known: it sleeps ``seconds`` and logs its calls in ``log``."""
+
+    def __init__(self, seconds: float, name: str, log: list):
+        super().__init__()
+        self.seconds, self.name, self.log = seconds, name, log
+
+    def forward(self, x):
+        self.log.append(self.name)
+        time.sleep(self.seconds)
+        return x.flatten(1)
+
+
+def test_latency_ratio_alternates_and_recovers_a_known_ratio():
+    log = []
+    slow, fast = _Sleeper(0.006, "slow", log), _Sleeper(0.002, "fast", log)
+    timing = latency_ratio(slow, fast, torch.rand(1, 1, 4, 4), repeats=9, warmup=2)
+    # 6 ms against 2 ms of sleep: the ratio is 3 up to the sleeps' overshoot (a fraction of a millisecond)
+    assert 2.2 < timing["ratio"] < 3.2, timing
+    assert 0.006 <= timing["a_s"] < 0.012 and 0.002 <= timing["b_s"] < 0.006
+    timed = log[2 + 2 * 2:]  # after one input check of each model and two warm-up pairs
+    assert timed == ["slow", "fast"] * 9
+    with pytest.raises(ValueError, match="repeats"):
+        latency_ratio(slow, fast, torch.rand(1, 1, 4, 4), repeats=0)
+    with pytest.raises(ValueError, match="example_input"):
+        latency_ratio(slow, fast, torch.rand(4, 4))

@@ -15,7 +15,9 @@ over 12x smaller, and has much faster inference rate". It gives no table; ``tabl
 4. :func:`lib.compress.quantize_int8`: post-training static int8 quantization (torch.ao FX, x86).
 
 For each stage: test accuracy, parameters, FLOPs, bytes of the saved state dict, and median CPU
-latency at batch 1 and batch 64 (:func:`lib.compress.latency`).
+latency at batch 1 and batch 64 (:func:`lib.compress.latency`). The speed-ups of shrinking and of
+int8 over the RGSM network with its zeros are measured pairwise (:func:`lib.compress.latency_ratio`:
+the two models alternate, so that machine load cancels from the ratio).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lib.compress import count, latency, quantize_int8, shrink
+from lib.compress import count, latency, latency_ratio, quantize_int8, shrink
 from lib.config import seed_everything
 from lib.data import ImageSet, batches
 from lib.experiments.base import Experiment, RunContext, register
@@ -66,6 +68,8 @@ def run_pipeline(s: dict, ctx: RunContext) -> dict:
     """Result keys: ``rows`` (one per stage: ``stage``, ``accuracy``, ``params``, ``flops``,
     ``flops_note``, ``bytes``, ``latency_b1_ms``, ``latency_b64_ms``, ``channel_sparsity``),
     ``shrink_max_diff`` (max |output change| of shrinking on the test set), ``kept_conflicts``,
+    ``latency_ratios`` (``shrink_b1``, ``shrink_b64``, ``int8_b1``, ``int8_b64``: how many times
+    faster the shrunk fp32 / int8 model is than the RGSM model with zeros, timed alternately),
     ``threads``, ``scale_note``."""
     train, test = train_test(s)
     dense = _train(s, "sgd", ctx, train)
@@ -94,13 +98,16 @@ def run_pipeline(s: dict, ctx: RunContext) -> dict:
             "channel_sparsity": channel_sparsity(small if is_q else model)["overall"] if model is not dense
             else channel_sparsity(model)["overall"],
         })
+    speedups = {f"{name}_b{b}": latency_ratio(sparse, model, xb[b], repeats=s["repeats"], warmup=3)["ratio"]
+                for name, model in (("shrink", small), ("int8", q)) for b in (1, 64)}
     n = 10 * s["n_per_class"] if s["n_per_class"] else None
     note = (f"ci scale: VGG16 at width {s['width']:g} on {n:,} shipped Fashion-MNIST images average-pooled to "
             f"{s['image_size']}x{s['image_size']}, {s['epochs']} epochs; tested on {len(test):,} images"
             if s["dataset"] == "fashion-mnist" else
             f"full scale: VGG16 on {s['dataset']}, {s['epochs']} epochs (the thesis's protocol)")
     return {"rows": rows, "shrink_max_diff": diff, "kept_conflicts": len(report["conflicts"]),
-            "removed_groups": len(report["removed"]), "threads": torch.get_num_threads(), "scale_note": note}
+            "removed_groups": len(report["removed"]), "latency_ratios": speedups, "threads": torch.get_num_threads(),
+            "scale_note": note}
 
 
 register(Experiment(
@@ -108,7 +115,7 @@ register(Experiment(
     settings={
         "ci": dict(dataset="fashion-mnist", image_size=14, n_per_class=100, n_test_per_class=100, width=0.125,
                    epochs=5, milestones=[4], lr=0.05, batch_size=64, augment=False, beta=1.0, lambda1=1.0,
-                   penalty="group_l0", skip_stem=True, calib_per_class=20, repeats=20),
+                   penalty="group_l0", skip_stem=True, calib_per_class=20, repeats=100),
         "full": dict(dataset="cifar10", image_size=32, n_per_class=None, n_test_per_class=None, width=1.0,
                      epochs=200, milestones=[80, 120, 160], lr=0.1, batch_size=128, augment=True, beta=1.0,
                      lambda1=1e-3, penalty="group_lasso", skip_stem=False, calib_per_class=100, repeats=50),
