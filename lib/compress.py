@@ -318,8 +318,10 @@ def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 30, wa
     with torch.inference_mode():
         for _ in range(warmup):
             model(example_input)
-        while len(times) < repeats or sum(times) < min_time:
+        spent = 0.0
+        while len(times) < repeats or spent < min_time:
             times.append(_timed(model, example_input))
+            spent += times[-1]
     return statistics.median(times)
 
 
